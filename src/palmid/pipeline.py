@@ -1,0 +1,71 @@
+"""The whole recognition story in five calls.
+
+    decode_image -> assess_quality -> find_palm -> extract (template) -> compare / search
+
+Each stage lives in its own package (``capture``, ``detect``, ``features``, ``templates``, ``index``) and can
+be used on its own; this module only wires them together with the configured limits. Nothing is loaded at
+import time: the hand model is loaded on first use by :class:`~palmid.detect.finder.PalmFinder`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from palmid.capture.decode import decode_image
+from palmid.capture.quality import assess_quality
+from palmid.detect.finder import PalmFinder
+from palmid.detect.palm import RoiMethod
+from palmid.errors import ValidationFailed
+from palmid.features.registry import DEFAULT_EXTRACTOR, Extractor, get_extractor
+from palmid.templates.compare import compare_templates, merge_templates
+from palmid.templates.template import Template
+
+__all__ = ["Pipeline", "PipelineOptions", "compare_templates"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineOptions:
+    """Limits and choices for turning photos into templates."""
+
+    max_image_bytes: int = 15 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    hand_model_path: Path | None = None
+    extractor: str = DEFAULT_EXTRACTOR
+
+
+class Pipeline:
+    """Photo bytes in, versioned palm template out. Thread-safe for concurrent ``template_from_bytes`` calls."""
+
+    def __init__(self, *, options: PipelineOptions | None = None) -> None:
+        self.options = options or PipelineOptions()
+        self._finder = PalmFinder(hand_model_path=self.options.hand_model_path)
+        self._extractor: Extractor = get_extractor(self.options.extractor)
+
+    @property
+    def extractor(self) -> Extractor:
+        return self._extractor
+
+    def template_from_bytes(self, data: bytes, *, detector: RoiMethod = "landmarks") -> Template:
+        """Decode one photo, check its quality, find the palm and extract its template.
+
+        ``detector`` is chosen explicitly: ``"landmarks"`` (camera photos), ``"classical"`` (NIR / contact
+        devices) or ``"roi"`` (the image already is an aligned palm ROI). There is no silent fallback.
+        Raises :class:`~palmid.errors.InputError` subclasses with reason codes a kiosk can show.
+        """
+        image = decode_image(data, max_bytes=self.options.max_image_bytes, max_pixels=self.options.max_image_pixels)
+        assess_quality(image, roi_input=detector == "roi")
+        roi = self._finder.find_palm(image, method=detector)
+        return self._extractor.extract(roi)
+
+    def enroll(self, photos: Sequence[bytes], *, detector: RoiMethod = "landmarks") -> Template:
+        """Make one multi-sample template from several photos of the same palm (every photo must pass)."""
+        if not photos:
+            raise ValidationFailed("enrollment needs at least one photo", code="no_images")
+        return merge_templates([self.template_from_bytes(photo, detector=detector) for photo in photos])
+
+    @staticmethod
+    def compare(probe: Template, reference: Template) -> float:
+        """Similarity in [0, 1]; higher means the same palm. Refuses templates of different versions."""
+        return compare_templates(probe, reference)
