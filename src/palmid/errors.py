@@ -157,5 +157,5 @@ def http_status_for(error: PalmidError) -> int:
         return _CODE_STATUS[error.code]
     for cls in type(error).__mro__:
         if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
+            return HTTP_STATUS[cls]
     return 500
