@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shared_data_dir: Path = Path("../shared/data")
     """Real palm datasets for tests, evaluation and benchmarks (never copied into the repo)."""
+    detector: Literal["landmarks", "classical", "roi", "auto"] = "landmarks"
+    """How the service finds the palm: camera photos -> landmarks; NIR/contact devices -> classical; see pipeline."""
     hand_model_path: Path | None = None
     """MediaPipe hand-landmarker ``.task`` file; default: the one built by ``palmid models build``."""
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from palmid.capture.decode import decode_image
 from palmid.capture.quality import assess_quality
 from palmid.detect.finder import PalmFinder
-from palmid.detect.palm import RoiMethod
+from palmid.detect.palm import PalmROI, RoiMethod
 from palmid.errors import ValidationFailed
 from palmid.features.registry import DEFAULT_EXTRACTOR, Extractor, get_extractor
 from palmid.templates.compare import compare_templates, merge_templates
 from palmid.templates.template import Template
 
-__all__ = ["Pipeline", "PipelineOptions", "compare_templates"]
+__all__ = ["Acquisition", "Pipeline", "PipelineOptions", "compare_templates"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +33,14 @@ class PipelineOptions:
     max_image_pixels: int = 40_000_000
     hand_model_path: Path | None = None
     extractor: str = DEFAULT_EXTRACTOR
+
+
+@dataclass(frozen=True, eq=False)
+class Acquisition:
+    """One photo's template and how its palm was found (``roi_method`` is never ``"auto"``)."""
+
+    template: Template
+    roi_method: RoiMethod
 
 
 class Pipeline:
@@ -51,19 +59,29 @@ class Pipeline:
         """Decode one photo, check its quality, find the palm and extract its template.
 
         ``detector`` is chosen explicitly: ``"landmarks"`` (camera photos), ``"classical"`` (NIR / contact
-        devices) or ``"roi"`` (the image already is an aligned palm ROI). There is no silent fallback.
+        devices), ``"roi"`` (the image already is an aligned palm ROI) or ``"auto"`` (a documented policy:
+        colour photos -> landmarks; grey photos -> classical, then landmarks if classical finds no hand; the
+        method used is reported by :meth:`acquire`). There is no silent fallback.
         Raises :class:`~palmid.errors.InputError` subclasses with reason codes a kiosk can show.
         """
+        return self.acquire(data, detector=detector).template
+
+    def acquire(self, data: bytes, *, detector: RoiMethod = "landmarks") -> Acquisition:
+        """Like :meth:`template_from_bytes`, also telling which ROI method found the palm (for ``"auto"``)."""
         image = decode_image(data, max_bytes=self.options.max_image_bytes, max_pixels=self.options.max_image_pixels)
         assess_quality(image, roi_input=detector == "roi")
-        roi = self._finder.find_palm(image, method=detector)
-        return self._extractor.extract(roi)
+        roi: PalmROI = self._finder.find_palm(image, method=detector)
+        return Acquisition(template=self._extractor.extract(roi), roi_method=roi.method)
 
     def enroll(self, photos: Sequence[bytes], *, detector: RoiMethod = "landmarks") -> Template:
         """Make one multi-sample template from several photos of the same palm (every photo must pass)."""
         if not photos:
             raise ValidationFailed("enrollment needs at least one photo", code="no_images")
         return merge_templates([self.template_from_bytes(photo, detector=detector) for photo in photos])
+
+    def close(self) -> None:
+        """Release the hand model (call at shutdown; it would reload on the next photo)."""
+        self._finder.close()
 
     @staticmethod
     def compare(probe: Template, reference: Template) -> float:
