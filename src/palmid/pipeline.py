@@ -31,6 +31,8 @@ class PipelineOptions:
 
     max_image_bytes: int = 15 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    decode_min_long_side_px: int | None = 800
+    """Large JPEGs are decoded at a reduced DCT scale keeping at least this long side (speed; ``None``: full)."""
     hand_model_path: Path | None = None
     extractor: str = DEFAULT_EXTRACTOR
 
@@ -68,7 +70,12 @@ class Pipeline:
 
     def acquire(self, data: bytes, *, detector: RoiMethod = "landmarks") -> Acquisition:
         """Like :meth:`template_from_bytes`, also telling which ROI method found the palm (for ``"auto"``)."""
-        image = decode_image(data, max_bytes=self.options.max_image_bytes, max_pixels=self.options.max_image_pixels)
+        image = decode_image(
+            data,
+            max_bytes=self.options.max_image_bytes,
+            max_pixels=self.options.max_image_pixels,
+            min_long_side_px=self.options.decode_min_long_side_px,
+        )
         assess_quality(image, roi_input=detector == "roi")
         roi: PalmROI = self._finder.find_palm(image, method=detector)
         return Acquisition(template=self._extractor.extract(roi), roi_method=roi.method)

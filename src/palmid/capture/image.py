@@ -30,4 +30,4 @@ class CapturedImage:
         """Luma as an ``(H, W)`` uint8 array (ITU-R BT.601 weights)."""
         weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
         luma = self.rgb.astype(np.float32) @ weights
-        return np.clip(luma + 0.5, 0, 255).astype(np.uint8)
+        return np.asarray(np.clip(luma + 0.5, 0, 255), dtype=np.uint8)

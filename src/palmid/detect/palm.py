@@ -8,8 +8,10 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-RoiMethod = Literal["landmarks", "classical", "roi"]
-"""How the ROI was found: MediaPipe landmarks, the classical valley-point method (NIR), or given as an ROI."""
+RoiMethod = Literal["landmarks", "classical", "roi", "auto"]
+"""How to find the ROI: MediaPipe landmarks, the classical valley-point method (NIR), given as an ROI, or ``auto``
+(the documented policy of :class:`palmid.detect.finder.PalmFinder`: colour -> landmarks; grey -> classical, then
+landmarks if classical finds no hand). :attr:`PalmROI.method` records the method actually used, never ``auto``."""
 
 ROI_SIZE_PX = 128
 """Side of the normalised square ROI in pixels."""
