@@ -66,6 +66,8 @@ def test_serve_answers_healthz_and_docs(tmp_path: Path) -> None:
         docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
         assert docs.status_code == 200
         assert "swagger" in docs.text.lower()
+        assert "cdn" not in docs.text.lower(), "docs must not load assets from a CDN"
+        assert httpx.get(f"http://127.0.0.1:{port}/docs-assets/swagger-ui-bundle.js", timeout=5).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()["info"]["title"] == "palmid"
     finally:
         process.terminate()
