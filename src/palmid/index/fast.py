@@ -1,0 +1,335 @@
+"""The large-gallery index: exact Hamming pass over a compact code, then the full comparison of the best few.
+
+Layout (one row per enrolled palm, rows ``0..n-1`` are live, no holes):
+
+- ``head``: the first ``head_bytes`` of the coarse code, scanned exhaustively (faiss popcount kernel for the
+  distances, then counting selection of the ``prefilter_k`` smallest: exact, no approximation);
+- ``tail``: the rest of the coarse code, added to the head distance of the ``prefilter_k`` best rows;
+- ``aligned`` (when the matcher has an aligned code, ``aligned_bytes > 0``): its distance to the probe is the
+  smallest Hamming distance over the probe's shifted codes (``aligned_probe_codes``). The ``prefilter_k`` rows are
+  ranked by ``coarse distance / coarse bits + aligned distance / aligned bits`` (without an aligned code: by the
+  coarse distance alone) and the ``rerank_k`` best go on;
+- the full templates of those ``rerank_k`` candidates come from a :class:`~palmid.index.base.TemplateSource`
+  (in memory for small galleries, the encrypted store for large ones) and are compared with the probe in full.
+
+With ``head_bytes == code_bytes`` the first pass is the exact Hamming search over the whole code.
+Removal swaps the last row into the removed one and wipes the old last row: it is immediate and O(1), so a removed
+palm is never returned by a search that starts after :meth:`FastIndex.remove` returned. All methods are thread-safe
+(readers-writer lock); faiss releases the GIL so concurrent searches run in parallel.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Generic, TypeVar
+
+import faiss
+import numpy as np
+from numpy.typing import NDArray
+
+from palmid.errors import ValidationFailed
+from palmid.index.base import (
+    Matcher,
+    MemoryTemplates,
+    ReadWriteLock,
+    SearchHit,
+    TemplateSource,
+    already_indexed,
+    check_k,
+    check_subject_id,
+    top_hits,
+)
+
+T = TypeVar("T")
+
+_GROWTH = 1.5
+_MIN_CAPACITY = 1024
+_ADD_CHUNK = 4096
+
+
+class FastIndex(Generic[T]):
+    """Exact Hamming candidate search (faiss) + full comparison of the top ``rerank_k`` candidates."""
+
+    def __init__(
+        self,
+        *,
+        matcher: Matcher[T],
+        templates: TemplateSource[T] | None = None,
+        rerank_k: int = 32,
+        head_bytes: int | None = None,
+        prefilter_k: int = 4096,
+    ) -> None:
+        code_bytes = matcher.code_bytes
+        aligned = matcher.aligned_bytes
+        head = matcher.head_bytes if head_bytes is None else head_bytes
+        if not 0 < head <= code_bytes - aligned or aligned < 0 or rerank_k < 1 or prefilter_k < rerank_k:
+            raise ValidationFailed(
+                "index options need 0 < head_bytes <= code_bytes - aligned_bytes and prefilter_k >= rerank_k >= 1",
+                code="invalid_index_options",
+            )
+        self._matcher = matcher
+        self._rerank_k = rerank_k
+        self._prefilter_k = prefilter_k
+        self._head_bytes = head
+        self._aligned_bytes = aligned
+        self._tail_bytes = code_bytes - head - aligned
+        self._templates: TemplateSource[T] = (
+            templates if templates is not None else MemoryTemplates(size_of=matcher.template_nbytes)
+        )
+        self._lock = ReadWriteLock()
+        self._n = 0
+        self._head = np.zeros((0, self._head_bytes), dtype=np.uint8)
+        self._tail = np.zeros((0, self._tail_bytes), dtype=np.uint8)
+        self._aligned = np.zeros((0, self._aligned_bytes), dtype=np.uint8)
+        self._ids: list[str] = []
+        self._row_of: dict[str, int] = {}
+
+    # ----------------------------------------------------------------------------------------------- writing
+    def add(self, subject_id: str, template: T) -> None:
+        self._append([(subject_id, template)])
+
+    def add_many(
+        self,
+        items: Iterable[tuple[str, T]],
+        *,
+        progress: Callable[[int], None] | None = None,
+        expected: int | None = None,
+    ) -> int:
+        """Bulk add (start-up rebuild); searches may run between chunks of 4096. Returns how many were added.
+
+        A chunk is added whole or not at all; a duplicate id raises and leaves earlier chunks added.
+        """
+        if expected is not None:
+            with self._lock.write():
+                self._reserve(self._n + expected)
+        iterator: Iterator[tuple[str, T]] = iter(items)
+        count = 0
+        while chunk := list(islice(iterator, _ADD_CHUNK)):
+            self._append(chunk)
+            count += len(chunk)
+            if progress is not None:
+                progress(count)
+        return count
+
+    def remove(self, subject_id: str) -> bool:
+        with self._lock.write():
+            row = self._row_of.pop(subject_id, None)
+            if row is None:
+                return False
+            last = self._n - 1
+            if row != last:
+                moved = self._ids[last]
+                self._head[row] = self._head[last]
+                self._tail[row] = self._tail[last]
+                self._aligned[row] = self._aligned[last]
+                self._ids[row] = moved
+                self._row_of[moved] = row
+            self._head[last] = 0
+            self._tail[last] = 0
+            self._aligned[last] = 0
+            self._ids.pop()
+            self._n = last
+            self._templates.discard(subject_id)
+            return True
+
+    def _append(self, items: Sequence[tuple[str, T]]) -> None:
+        for subject_id, _ in items:
+            check_subject_id(subject_id)
+        codes = self._codes([template for _, template in items])
+        with self._lock.write():
+            seen: set[str] = set()
+            for subject_id, _ in items:
+                if subject_id in self._row_of or subject_id in seen:
+                    raise already_indexed(subject_id)
+                seen.add(subject_id)
+            start = self._n
+            stop = start + len(items)
+            self._reserve(stop)
+            self._head[start:stop] = codes[:, : self._head_bytes]
+            coarse_stop = self._head_bytes + self._tail_bytes
+            self._tail[start:stop] = codes[:, self._head_bytes : coarse_stop]
+            self._aligned[start:stop] = codes[:, coarse_stop:]
+            for offset, (subject_id, template) in enumerate(items):
+                self._ids.append(subject_id)
+                self._row_of[subject_id] = start + offset
+                self._templates.put(subject_id, template)
+            self._n = stop
+
+    def _reserve(self, rows: int) -> None:
+        capacity = self._head.shape[0]
+        if rows <= capacity:
+            return
+        new_capacity = max(rows, _MIN_CAPACITY, int(capacity * _GROWTH))
+        self._head = _grown(self._head, new_capacity, self._n)
+        self._tail = _grown(self._tail, new_capacity, self._n)
+        self._aligned = _grown(self._aligned, new_capacity, self._n)
+
+    # ----------------------------------------------------------------------------------------------- reading
+    def search(self, template: T, *, k: int = 1) -> list[SearchHit]:
+        return self.search_many([template], k=k)[0]
+
+    def search_many(self, templates: Sequence[T], *, k: int = 1) -> list[list[SearchHit]]:
+        """Search several probes at once (the Hamming pass is batched over probes)."""
+        check_k(k)
+        if not templates:
+            return []
+        codes = self._codes(templates)
+        shifted = self._probe_codes(templates)
+        with self._lock.read():
+            if self._n == 0:
+                return [[] for _ in templates]
+            rows = self._candidate_rows(codes, shifted)
+            results = []
+            for template, candidate_rows in zip(templates, rows, strict=True):
+                ids = [self._ids[row] for row in candidate_rows]
+                fetched = self._templates.get_many(ids)
+                found = [(i, t) for i, t in zip(ids, fetched, strict=True) if t is not None]
+                similarities = self._matcher.compare_many(template, [t for _, t in found])
+                results.append(top_hits([i for i, _ in found], similarities, k=k))
+            return results
+
+    def candidates(self, template: T) -> list[str]:
+        """The subject ids the Hamming pass hands to the full comparison (for recall measurements)."""
+        codes = self._codes([template])
+        shifted = self._probe_codes([template])
+        with self._lock.read():
+            if self._n == 0:
+                return []
+            return [self._ids[row] for row in self._candidate_rows(codes, shifted)[0]]
+
+    def coarse_neighbours(self, template: T, *, k: int) -> list[str]:
+        """The ``k`` nearest subject ids by the re-ranking score over the WHOLE code (coarse distance, plus the aligned
+        distance when the matcher has an aligned code), by exhaustive scan.
+
+        A reference for measuring the head-only first pass; linear in the gallery, not for serving.
+        """
+        check_k(k)
+        code = self._codes([template])[0]
+        shifted = self._probe_codes([template])[0]
+        with self._lock.read():
+            n = self._n
+            if n == 0:
+                return []
+            head = np.empty(n, dtype=np.int32)
+            _hamming_scan(np.ascontiguousarray(code[: self._head_bytes]), self._head, n, head)
+            coarse = head.astype(np.int64)
+            if self._tail_bytes:
+                tail = np.empty(n, dtype=np.int32)
+                coarse_stop = self._head_bytes + self._tail_bytes
+                _hamming_scan(np.ascontiguousarray(code[self._head_bytes : coarse_stop]), self._tail, n, tail)
+                coarse += tail
+            distances: NDArray[np.int64] | NDArray[np.float64] = coarse
+            if self._aligned_bytes:
+                distances = self._score(coarse, _min_hamming(shifted, self._aligned[:n]))
+            keep = min(k, n)
+            best = np.argpartition(distances, keep - 1)[:keep]
+            return [self._ids[row] for row in best[np.argsort(distances[best], kind="stable")]]
+
+    def _score(self, coarse: NDArray[np.int64], aligned: NDArray[np.int32]) -> NDArray[np.float64]:
+        """Re-ranking score (lower = nearer): coarse and aligned distances, each as a fraction of its bits."""
+        score: NDArray[np.float64] = coarse / (8.0 * (self._head_bytes + self._tail_bytes))
+        score += aligned / (8.0 * self._aligned_bytes)
+        return score
+
+    def _candidate_rows(
+        self, codes: NDArray[np.uint8], shifted: Sequence[NDArray[np.uint8]]
+    ) -> list[NDArray[np.int64]]:
+        n = self._n
+        keep = min(n, self._rerank_k)
+        first_k = keep if self._tail_bytes == 0 and self._aligned_bytes == 0 else min(n, self._prefilter_k)
+        out: list[NDArray[np.int64]] = []
+        head_q = np.ascontiguousarray(codes[:, : self._head_bytes])
+        distances = np.empty(n, dtype=np.int32)
+        for q in range(codes.shape[0]):
+            _hamming_scan(head_q[q], self._head, n, distances)
+            rows_q = _smallest(distances, first_k)
+            coarse = distances[rows_q].astype(np.int64)
+            if self._tail_bytes:
+                tail_q = codes[q, self._head_bytes : self._head_bytes + self._tail_bytes]
+                coarse += np.bitwise_count(self._tail[rows_q] ^ tail_q).sum(axis=1, dtype=np.int64)
+            total: NDArray[np.int64] | NDArray[np.float64] = coarse
+            if self._aligned_bytes:
+                total = self._score(coarse, _min_hamming(shifted[q], self._aligned[rows_q]))
+            best = np.argpartition(total, keep - 1)[:keep] if keep < total.shape[0] else np.arange(total.shape[0])
+            out.append(rows_q[best[np.argsort(total[best], kind="stable")]])
+        return out
+
+    def _probe_codes(self, templates: Sequence[T]) -> list[NDArray[np.uint8]]:
+        """Each probe's shifted aligned codes (empty without an aligned code)."""
+        if not self._aligned_bytes:
+            return [np.zeros((0, 0), dtype=np.uint8) for _ in templates]
+        out = []
+        for template in templates:
+            shifted = self._matcher.aligned_probe_codes(template)
+            if shifted.dtype != np.uint8 or shifted.ndim != 2 or shifted.shape[1] != self._aligned_bytes:
+                raise ValidationFailed("aligned probe code has the wrong size for this index", code="invalid_template")
+            if not len(shifted):
+                raise ValidationFailed("a probe needs at least one aligned code", code="invalid_template")
+            out.append(np.ascontiguousarray(shifted))
+        return out
+
+    def _codes(self, templates: Sequence[T]) -> NDArray[np.uint8]:
+        codes = self._matcher.coarse_codes(templates)
+        width = self._head_bytes + self._tail_bytes + self._aligned_bytes
+        if codes.dtype != np.uint8 or codes.shape != (len(templates), width):
+            raise ValidationFailed("coarse code has the wrong size for this index", code="invalid_template")
+        return codes
+
+    # ----------------------------------------------------------------------------------------------- sizes
+    def nbytes(self, *, include_templates: bool = True) -> int:
+        """Bytes held in memory: code arrays (allocated capacity), the id map and (optionally) the template source."""
+        with self._lock.read():
+            arrays = self._head.nbytes + self._tail.nbytes + self._aligned.nbytes
+            if include_templates:
+                arrays += self._templates.nbytes()
+            id_strings = sum(sys.getsizeof(subject_id) for subject_id in self._ids)
+            return arrays + sys.getsizeof(self._ids) + sys.getsizeof(self._row_of) + id_strings
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __contains__(self, subject_id: object) -> bool:
+        return subject_id in self._row_of
+
+
+def _hamming_scan(query: NDArray[np.uint8], codes: NDArray[np.uint8], n: int, out: NDArray[np.int32]) -> None:
+    """``out[i] = hamming(query, codes[i])`` for the first ``n`` rows (faiss popcount kernel, releases the GIL)."""
+    faiss.hammings(  # type: ignore[attr-defined]
+        faiss.swig_ptr(query), faiss.swig_ptr(codes), 1, n, codes.shape[1], faiss.swig_ptr(out)
+    )
+
+
+def _min_hamming(queries: NDArray[np.uint8], codes: NDArray[np.uint8]) -> NDArray[np.int32]:
+    """``(len(codes),)`` smallest Hamming distance of each code row over the query rows (faiss popcount kernel)."""
+    codes = np.ascontiguousarray(codes)
+    distances = np.empty((len(queries), len(codes)), dtype=np.int32)
+    if len(codes):
+        faiss.hammings(  # type: ignore[attr-defined]
+            faiss.swig_ptr(queries),
+            faiss.swig_ptr(codes),
+            len(queries),
+            len(codes),
+            codes.shape[1],
+            faiss.swig_ptr(distances),
+        )
+    best: NDArray[np.int32] = distances.min(axis=0)
+    return best
+
+
+def _smallest(distances: NDArray[np.int32], k: int) -> NDArray[np.int64]:
+    """Rows of the ``k`` smallest distances (any order; ties at the boundary broken by row), by counting."""
+    counts = np.cumsum(np.bincount(distances))
+    radius = int(np.searchsorted(counts, k))
+    within = np.flatnonzero(distances <= radius)  # one pass over the gallery; then work on the few found
+    near = distances[within]
+    inside = within[near < radius]
+    boundary = within[near == radius][: k - inside.shape[0]]
+    return np.concatenate([inside, boundary]).astype(np.int64)
+
+
+def _grown(array: NDArray[np.uint8], capacity: int, used: int) -> NDArray[np.uint8]:
+    grown = np.zeros((capacity, array.shape[1]), dtype=np.uint8)
+    grown[:used] = array[:used]
+    return grown

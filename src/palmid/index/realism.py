@@ -1,0 +1,109 @@
+"""Do distractor palms look like real palms to the index? Coarse-code and full-similarity statistics of both."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from palmid.index.engine import EngineMatcher
+from palmid.templates.template import Template
+
+__all__ = ["Distribution", "RealismReport", "compare_realism"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Distribution:
+    """Summary of a score or distance sample."""
+
+    n: int
+    mean: float
+    sd: float
+    q001: float
+    q999: float
+
+    @classmethod
+    def of(cls, values: NDArray[np.float64]) -> Distribution:
+        if values.size == 0:
+            return cls(n=0, mean=float("nan"), sd=float("nan"), q001=float("nan"), q999=float("nan"))
+        return cls(
+            n=int(values.size),
+            mean=float(values.mean()),
+            sd=float(values.std()),
+            q001=float(np.quantile(values, 0.001)),
+            q999=float(np.quantile(values, 0.999)),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RealismReport:
+    """Real enrolled palms vs distractors, as seen by non-mated real probes.
+
+    ``bit_bias_*``: mean |P(bit = 1) - 0.5| over the 2048 coarse bits; ``bit_probability_correlation``: Pearson
+    correlation of the per-bit probabilities (1 = same bias pattern); ``coarse_impostor_*``: normalised Hamming
+    distance of non-mated probes to real palms / to distractors; ``full_impostor_*``: full similarity likewise;
+    ``coarse_ks``: two-sample Kolmogorov-Smirnov statistic between the two coarse impostor distributions.
+    """
+
+    bit_bias_real: float
+    bit_bias_distractors: float
+    bit_probability_correlation: float
+    coarse_impostor_real: Distribution
+    coarse_impostor_distractors: Distribution
+    coarse_ks: float
+    full_impostor_real: Distribution
+    full_impostor_distractors: Distribution
+
+
+def compare_realism(
+    *,
+    matcher: EngineMatcher,
+    real: Sequence[Template],
+    distractors: Sequence[Template],
+    probes: Sequence[Template],
+    full_probes: int = 40,
+) -> RealismReport:
+    """Statistics of ``real`` enrolled templates vs ``distractors`` against non-mated real ``probes``."""
+    real_codes = np.stack([matcher.coarse_code(t) for t in real])
+    distractor_codes = np.stack([matcher.coarse_code(t) for t in distractors])
+    probe_codes = np.stack([matcher.coarse_code(t) for t in probes])
+    p_real = np.unpackbits(real_codes, axis=1).mean(axis=0)
+    p_distractors = np.unpackbits(distractor_codes, axis=1).mean(axis=0)
+    coarse_real = _hamming(probe_codes, real_codes)
+    coarse_distractors = _hamming(probe_codes, distractor_codes)
+    full_real: list[NDArray[np.float64]] = []
+    full_distractors: list[NDArray[np.float64]] = []
+    for probe in probes[:full_probes]:
+        full_real.append(matcher.compare_many(probe, real))
+        full_distractors.append(matcher.compare_many(probe, distractors[: len(real)]))
+    return RealismReport(
+        bit_bias_real=float(np.abs(p_real - 0.5).mean()),
+        bit_bias_distractors=float(np.abs(p_distractors - 0.5).mean()),
+        bit_probability_correlation=float(np.corrcoef(p_real, p_distractors)[0, 1]),
+        coarse_impostor_real=Distribution.of(coarse_real),
+        coarse_impostor_distractors=Distribution.of(coarse_distractors),
+        coarse_ks=_ks_statistic(coarse_real, coarse_distractors),
+        full_impostor_real=Distribution.of(np.concatenate(full_real) if full_real else np.zeros(0)),
+        full_impostor_distractors=Distribution.of(
+            np.concatenate(full_distractors) if full_distractors else np.zeros(0)
+        ),
+    )
+
+
+def _hamming(probes: NDArray[np.uint8], gallery: NDArray[np.uint8]) -> NDArray[np.float64]:
+    distances = np.empty((len(probes), len(gallery)), dtype=np.float64)
+    for i, code in enumerate(probes):
+        distances[i] = np.bitwise_count(gallery ^ code).sum(axis=1)
+    normalised: NDArray[np.float64] = (distances / (8 * gallery.shape[1])).ravel()
+    return normalised
+
+
+def _ks_statistic(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    grid = np.union1d(a, b)
+    cdf_a = np.searchsorted(np.sort(a), grid, side="right") / a.size
+    cdf_b = np.searchsorted(np.sort(b), grid, side="right") / b.size
+    return float(np.abs(cdf_a - cdf_b).max())
