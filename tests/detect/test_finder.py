@@ -12,7 +12,7 @@ from synthetic_hands import fingers_cut_by_top_border, palm_texture
 from palmid.capture.image import CapturedImage
 from palmid.detect.finder import PalmFinder, is_grey_image
 from palmid.detect.model_build import DEFAULT_MODEL_PATH
-from palmid.errors import ModelUnavailableError, PalmNotFoundError, ValidationFailed
+from palmid.errors import ModelUnavailableError, PalmNotFoundError, QualityError, ValidationFailed
 
 
 def _captured(array: np.ndarray) -> CapturedImage:
@@ -42,7 +42,7 @@ def test_roi_method_resizes_grey_without_detection(tmp_path: Path) -> None:
 def test_missing_model_fails_on_first_use_not_at_construction(tmp_path: Path) -> None:
     offline = PalmFinder(hand_model_path=tmp_path / "missing.task")
     with pytest.raises(ModelUnavailableError) as caught:
-        offline.find_palm(_captured(np.zeros((64, 64, 3), np.uint8)), method="landmarks")
+        offline.find_palm(_captured(_skin_tinted(np.full((64, 64), 128, np.uint8))), method="landmarks")
     assert "palmid models build" in caught.value.message
     assert caught.value.code == "model_missing"
 
@@ -91,5 +91,19 @@ def test_auto_on_colour_goes_straight_to_landmarks(tmp_path: Path) -> None:
 def test_no_hand_in_a_texture(finder: PalmFinder) -> None:
     texture = np.clip(palm_texture(480, 640, seed=2), 0, 255).astype(np.uint8)
     with pytest.raises(PalmNotFoundError) as caught:
-        finder.find_palm(_captured(texture), method="landmarks")
+        finder.find_palm(_captured(_skin_tinted(texture)), method="landmarks")
     assert caught.value.code == "no_hand"
+
+
+def _skin_tinted(grey: np.ndarray) -> np.ndarray:
+    """A colour picture from a grey one (skin-like tint), as a colour camera would deliver."""
+    tint = np.array([1.0, 0.8, 0.65], dtype=np.float32)
+    return np.clip(grey[..., None].astype(np.float32) * tint, 0, 255).astype(np.uint8)
+
+
+def test_landmarks_refuse_a_colourless_picture_as_a_printout() -> None:
+    grey = np.full((480, 640, 3), 120, dtype=np.uint8)
+    grey[100:380, 200:440] = 180  # a bright, hand-sized but colourless patch
+    with pytest.raises(QualityError) as caught:
+        PalmFinder().find_palm(CapturedImage(rgb=grey, source_format="PNG"), method="landmarks")
+    assert caught.value.code == "no_skin_colour"

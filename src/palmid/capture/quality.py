@@ -43,6 +43,7 @@ GUIDANCE: Mapping[str, str] = MappingProxyType(
         "center_hand": "Please move your hand to the centre of the picture.",
         "open_hand": "Please open your hand and spread your fingers.",
         "show_palm": "Please turn your palm towards the camera.",
+        "no_skin_colour": "Please hold your own hand over the camera.",
         # detection (palmid.detect, PalmNotFoundError)
         "no_hand": "No hand was found. Please show your open palm to the camera.",
         "multiple_hands": "Please show only one hand.",

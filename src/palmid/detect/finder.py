@@ -31,7 +31,7 @@ from palmid.detect.landmarks import HandLandmarkDetector
 from palmid.detect.palm import ROI_SIZE_PX, PalmROI, RoiMethod
 from palmid.detect.pose import PoseThresholds, check_pose, select_single_hand
 from palmid.detect.roi import cut_roi, landmark_frame
-from palmid.errors import PalmNotFoundError, ValidationFailed
+from palmid.errors import PalmNotFoundError, QualityError, ValidationFailed
 
 __all__ = ["GREY_CHROMA_MAX", "PalmFinder", "is_grey_image"]
 
@@ -90,11 +90,15 @@ class PalmFinder:
             try:
                 return self._find_classical(image)
             except PalmNotFoundError:
-                return self._find_with_landmarks(image)
+                return self._find_with_landmarks(image, require_colour=False)
         raise ValidationFailed(f"unknown ROI method {method!r} (expected one of {', '.join(_METHODS)})",
                                code="invalid_request")
 
-    def _find_with_landmarks(self, image: CapturedImage) -> PalmROI:
+    def _find_with_landmarks(self, image: CapturedImage, *, require_colour: bool = True) -> PalmROI:
+        if require_colour and is_grey_image(image):
+            # A colour kiosk camera never returns a colourless frame of a live hand: a grey picture here is a
+            # printout or a screen replay. (Grey NIR devices use method "classical" or "auto".)
+            raise QualityError("the camera sees no skin colour (a printout or a grey picture?)", code="no_skin_colour")
         hands = self._detector.detect(image.rgb)
         hand = select_single_hand(hands, thresholds=self.pose_thresholds)
         frame = landmark_frame(hand.points_px)

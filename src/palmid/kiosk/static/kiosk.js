@@ -23,6 +23,7 @@ const Kiosk = (() => {
     center_hand: "Please move your hand to the centre of the picture.",
     open_hand: "Please open your hand and spread your fingers.",
     show_palm: "Please turn your palm towards the camera.",
+    no_skin_colour: "Please hold your own hand over the camera.",
     no_hand: "No hand was found. Please show your open palm to the camera.",
     multiple_hands: "Please show only one hand.",
     roi_failed: "Your palm could not be measured. Please hold your open palm flat, facing the camera.",
