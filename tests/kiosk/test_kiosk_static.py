@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from fastapi import FastAPI
-from starlette.exceptions import StarletteDeprecationWarning
 
 from palmid.capture.quality import GUIDANCE
 from palmid.config import RetentionSettings, Settings
@@ -33,9 +31,8 @@ def settings(tmp_path: Path) -> Settings:
 def client(settings: Settings) -> TestClient:
     app = FastAPI()
     mount_kiosk(app, settings=settings)
-    with warnings.catch_warnings():  # Starlette warns about the plain httpx the project pins
-        warnings.simplefilter("ignore", StarletteDeprecationWarning)
-        from starlette.testclient import TestClient
+    from starlette.testclient import TestClient
+
     return TestClient(app)
 
 

@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 
 from palmid import __version__
+from palmid.cli.admin_cmd import audit_app, tenants_app
+from palmid.cli.bench import bench_app
+from palmid.cli.bench_engine import bench_engine
+from palmid.cli.bench_search import bench_search
 from palmid.cli.common import fail, settings_from_cli
+from palmid.cli.eval_cmd import eval_command
+from palmid.cli.purpose_cmd import legal_app, retention_app
 from palmid.errors import PalmidError
 
 app = typer.Typer(
@@ -22,6 +28,14 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Build the model assets from PyPI packages (no download at run time).")
 app.add_typer(models_app, name="models")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
+app.add_typer(legal_app, name="legal-request")
+app.add_typer(bench_app, name="bench")
+app.command("eval")(eval_command)
+bench_app.command("engine")(bench_engine)
+bench_app.command("search")(bench_search)
 
 
 def _version_callback(value: bool) -> None:
@@ -80,31 +94,6 @@ def serve(
         application, host=settings.host, port=settings.port, log_config=None, server_header=False, access_log=False
     )
 
-
-from palmid.cli.admin_cmd import audit_app, tenants_app  # noqa: E402  (operator verbs; storage loads lazily)
-
-app.add_typer(tenants_app, name="tenants")
-app.add_typer(audit_app, name="audit")
-
-# --- engine: evaluation and benchmarks (H1) ---
-from palmid.cli.bench import bench_app  # noqa: E402
-from palmid.cli.bench_engine import bench_engine  # noqa: E402
-from palmid.cli.eval_cmd import eval_command  # noqa: E402
-
-app.command("eval")(eval_command)
-app.add_typer(bench_app, name="bench")
-bench_app.command("engine")(bench_engine)
-
-# --- index: 1:N search benchmark (H5) ---
-from palmid.cli.bench_search import bench_search  # noqa: E402
-
-bench_app.command("search")(bench_search)
-
-# --- purposes over time: retention sweep and legal requests (H8) ---
-from palmid.cli.purpose_cmd import legal_app, retention_app  # noqa: E402
-
-app.add_typer(retention_app, name="retention")
-app.add_typer(legal_app, name="legal-request")
 
 if __name__ == "__main__":  # pragma: no cover
     app()
