@@ -7,7 +7,7 @@ import pytest
 
 from palmid.errors import ConfigError, ValidationFailed
 from palmid.evaluation.calibrate import fit_tail_model
-from palmid.features.registry import DEFAULT_EXTRACTOR, get_extractor
+from palmid.features.registry import DEFAULT_EXTRACTOR, extractor_names, get_extractor
 from palmid.templates.calibration import (
     ImpostorTailModel,
     binomial_survival,
@@ -67,3 +67,12 @@ def test_thresholds_for_the_shipped_extractor() -> None:
     with pytest.raises(ConfigError) as caught:
         threshold_for_fmr(1e-6, version=extractor.version + 100)
     assert caught.value.code == "calibration_missing"
+
+
+def test_every_registered_extractor_version_ships_a_calibration() -> None:
+    for name in extractor_names():
+        extractor = get_extractor(name)
+        models = models_for(extractor.extractor_id, extractor.version)
+        assert {model.dataset for model in models} >= {"tongji", "coep", "polyu-nir"}
+        threshold = threshold_for_fmr(1e-6, extractor_id=extractor.extractor_id, version=extractor.version)
+        assert 0.55 < threshold < 0.8

@@ -48,7 +48,8 @@ def similarity_matrix(probes: Sequence[Template], gallery: Sequence[Template]) -
 
 
 def compare_templates(a: Template, b: Template) -> float:
-    """Similarity in [0, 1] (fraction of agreeing code bits at the best alignment); symmetric.
+    """Similarity in [0, 1] (fraction of agreeing code bits at the best alignment; from version 2 each block
+    of the code map takes its own shift, see :mod:`palmid.templates.matching`); symmetric.
 
     Raises :class:`~palmid.errors.TemplateVersionMismatch` when extractor id or version differ.
     """
