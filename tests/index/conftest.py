@@ -32,6 +32,10 @@ class ToyMatcher:
     def aligned_bytes(self) -> int:
         return 0
 
+    @property
+    def aligned_head_bytes(self) -> int:
+        return 0
+
     def aligned_probe_codes(self, template: ToyTemplate) -> NDArray[np.uint8]:
         return np.zeros((0, 0), dtype=np.uint8)
 
@@ -57,6 +61,42 @@ class ToyMatcher:
 
     def template_nbytes(self, template: ToyTemplate) -> int:
         return len(template.code)
+
+
+class AlignedToyMatcher(ToyMatcher):
+    """Index code = 16 head bytes (the raw code's first bytes, shift-sensitive) + the 64-byte code again as an
+    aligned code; the probe's aligned codes are its code rolled by -1, 0, +1 bytes (the full comparison's shifts)."""
+
+    head = 16
+
+    @property
+    def code_bytes(self) -> int:
+        return self.head + CODE_BYTES
+
+    @property
+    def head_bytes(self) -> int:
+        return self.head
+
+    @property
+    def aligned_bytes(self) -> int:
+        return CODE_BYTES
+
+    @property
+    def aligned_head_bytes(self) -> int:
+        return CODE_BYTES // 2
+
+    def coarse_codes(self, templates: Sequence[ToyTemplate]) -> NDArray[np.uint8]:
+        raw = super().coarse_codes(templates)
+        return np.concatenate([raw[:, : self.head], raw], axis=1)
+
+    def aligned_probe_codes(self, template: ToyTemplate) -> NDArray[np.uint8]:
+        code = np.frombuffer(template.code, dtype=np.uint8)
+        return np.stack([np.roll(code, shift) for shift in (-1, 0, 1)])
+
+
+@pytest.fixture
+def aligned_matcher() -> AlignedToyMatcher:
+    return AlignedToyMatcher()
 
 
 def random_template(rng: np.random.Generator) -> ToyTemplate:

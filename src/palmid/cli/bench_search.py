@@ -49,7 +49,10 @@ def bench_search(
     ] = None,
     enroll_samples: Annotated[int, typer.Option(min=1, max=10, help="Images per enrolled palm.")] = 3,
     rerank_k: Annotated[int, typer.Option(min=1, help="Candidates compared in full per search.")] = 32,
-    prefilter_k: Annotated[int, typer.Option(min=1, help="Shortlist of the first (head) Hamming pass.")] = 4096,
+    prefilter_k: Annotated[int, typer.Option(min=1, help="Shortlist of the first (head) Hamming pass.")] = 8192,
+    aligned_prefilter_k: Annotated[
+        int, typer.Option(min=1, help="Shortlist kept by the half aligned code before the whole one.")
+    ] = 1024,
     fpir: Annotated[float, typer.Option(help="Target false-positive identification rate.")] = 1e-3,
     exact_limit: Annotated[
         int, typer.Option(help="Largest gallery whose recall reference compares every palm in full.")
@@ -66,8 +69,8 @@ def bench_search(
         fail(f"no manifest.csv in {dataset_dir} (pass --dataset or set PALMID_SHARED_DATA_DIR)")
     if not 0 < fpir < 1:
         fail("--fpir must be in (0, 1)")
-    if prefilter_k < rerank_k:
-        fail("--prefilter-k must be at least --rerank-k")
+    if prefilter_k < rerank_k or aligned_prefilter_k < rerank_k:
+        fail("--prefilter-k and --aligned-prefilter-k must be at least --rerank-k")
     options = SearchBenchOptions(
         gallery=gallery,
         dataset_dir=dataset_dir,
@@ -76,6 +79,7 @@ def bench_search(
         enroll_samples=enroll_samples,
         rerank_k=rerank_k,
         prefilter_k=prefilter_k,
+        aligned_prefilter_k=aligned_prefilter_k,
         fpir=fpir,
         exact_limit=exact_limit,
         recall_queries=recall_queries,

@@ -78,6 +78,11 @@ class Matcher(Protocol[T_contra]):
         """How many trailing code bytes are the aligned code (0: the code has none)."""
         ...
 
+    @property
+    def aligned_head_bytes(self) -> int:
+        """Leading bytes of the aligned code that may rank a long shortlist first (``aligned_bytes``: no cascade)."""
+        ...
+
     def coarse_codes(self, templates: Sequence[T_contra]) -> NDArray[np.uint8]: ...
 
     def aligned_probe_codes(self, template: T_contra) -> NDArray[np.uint8]:

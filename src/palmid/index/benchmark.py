@@ -46,7 +46,8 @@ class SearchBenchOptions:
     queries: int | None = None
     enroll_samples: int = 3
     rerank_k: int = 32
-    prefilter_k: int = 4096
+    prefilter_k: int = 8192
+    aligned_prefilter_k: int = 1024
     fpir: float = 1e-3
     max_fmr: float = 1e-6
     exact_limit: int = 5000
@@ -92,6 +93,7 @@ class SearchBenchResult:
     fta: float
     rerank_k: int
     prefilter_k: int
+    aligned_prefilter_k: int
     enroll_samples: int
     realism: RealismReport | None
 
@@ -109,6 +111,7 @@ def run_search_benchmark(options: SearchBenchOptions, *, log: Callable[[str], No
         rerank_k=options.rerank_k,
         head_bytes=HEAD_BYTES,
         prefilter_k=options.prefilter_k,
+        aligned_prefilter_k=options.aligned_prefilter_k,
     )
     _release_free_memory()
     rss_before = _rss_bytes()
@@ -195,6 +198,7 @@ def run_search_benchmark(options: SearchBenchOptions, *, log: Callable[[str], No
         fta=(len(probes) - len(acquired)) / max(1, len(probes)),
         rerank_k=options.rerank_k,
         prefilter_k=options.prefilter_k,
+        aligned_prefilter_k=options.aligned_prefilter_k,
         enroll_samples=options.enroll_samples,
         realism=realism,
     )

@@ -23,6 +23,7 @@ from palmid.index.decision import ThresholdForFmr
 from palmid.index.rerank import prepare_probe, probe_similarities
 from palmid.templates.coarse import (
     ALIGNED_CODE_BYTES,
+    ALIGNED_HEAD_BYTES,
     COARSE_CODE_BYTES,
     aligned_block,
     aligned_codes,
@@ -65,6 +66,10 @@ class EngineMatcher:
     @property
     def aligned_bytes(self) -> int:
         return ALIGNED_CODE_BYTES
+
+    @property
+    def aligned_head_bytes(self) -> int:
+        return ALIGNED_HEAD_BYTES
 
     def coarse_code(self, template: Template) -> NDArray[np.uint8]:
         """The index code of one template (``coarse_codes`` of one)."""
@@ -111,13 +116,20 @@ class EngineMatcher:
         return float(similarity_matrix([probe], [reference])[0, 0])
 
     def compare_many(self, probe: Template, references: Sequence[Template]) -> NDArray[np.float64]:
-        """Equal to ``similarity_matrix([probe], references)[0]``, computed as in :mod:`palmid.index.rerank`."""
+        """Equal to ``similarity_matrix([probe], references)[0]``: computed as in :mod:`palmid.index.rerank` for
+        layouts with one global shift per alignment; layouts whose blocks choose their own shifts (``match_blocks``
+        > 1, extractor version 2 on) use the engine's :func:`similarity_matrix` itself."""
         for reference in references:
             if (reference.extractor_id, reference.version) != (probe.extractor_id, probe.version):
                 raise TemplateVersionMismatch(
                     "cannot compare templates of different extractors or versions", code="template_version_mismatch"
                 )
         layout = layout_for(probe.extractor_id, probe.version)
+        if layout.match_blocks != 1:
+            if not references:
+                return np.zeros(0, dtype=np.float64)
+            exact: NDArray[np.float64] = similarity_matrix([probe], references)[0].astype(np.float64)
+            return exact
         alignments = prepare_probe(probe.samples, layout)
         return probe_similarities(alignments, [reference.samples for reference in references])
 

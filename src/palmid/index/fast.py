@@ -8,7 +8,9 @@ Layout (one row per enrolled palm, rows ``0..n-1`` are live, no holes):
 - ``aligned`` (when the matcher has an aligned code, ``aligned_bytes > 0``): its distance to the probe is the
   smallest Hamming distance over the probe's shifted codes (``aligned_probe_codes``). The ``prefilter_k`` rows are
   ranked by ``coarse distance / coarse bits + aligned distance / aligned bits`` (without an aligned code: by the
-  coarse distance alone) and the ``rerank_k`` best go on;
+  coarse distance alone) and the ``rerank_k`` best go on. Where the matcher's ``aligned_head_bytes`` is smaller
+  than ``aligned_bytes``, the same score over only those leading aligned bytes first keeps the
+  ``aligned_prefilter_k`` best rows (half the cost per row), which are then scored over the whole aligned code;
 - the full templates of those ``rerank_k`` candidates come from a :class:`~palmid.index.base.TemplateSource`
   (in memory for small galleries, the encrypted store for large ones) and are compared with the probe in full.
 
@@ -59,14 +61,23 @@ class FastIndex(Generic[T]):
         templates: TemplateSource[T] | None = None,
         rerank_k: int = 32,
         head_bytes: int | None = None,
-        prefilter_k: int = 4096,
+        prefilter_k: int = 8192,
+        aligned_prefilter_k: int = 1024,
     ) -> None:
         code_bytes = matcher.code_bytes
         aligned = matcher.aligned_bytes
+        aligned_head = matcher.aligned_head_bytes
         head = matcher.head_bytes if head_bytes is None else head_bytes
-        if not 0 < head <= code_bytes - aligned or aligned < 0 or rerank_k < 1 or prefilter_k < rerank_k:
+        if (
+            not 0 < head <= code_bytes - aligned
+            or not 0 <= aligned_head <= aligned
+            or rerank_k < 1
+            or prefilter_k < rerank_k
+            or aligned_prefilter_k < rerank_k
+        ):
             raise ValidationFailed(
-                "index options need 0 < head_bytes <= code_bytes - aligned_bytes and prefilter_k >= rerank_k >= 1",
+                "index options need 0 < head_bytes <= code_bytes - aligned_bytes, 0 <= aligned_head_bytes <= "
+                "aligned_bytes and prefilter_k, aligned_prefilter_k >= rerank_k >= 1",
                 code="invalid_index_options",
             )
         self._matcher = matcher
@@ -74,6 +85,8 @@ class FastIndex(Generic[T]):
         self._prefilter_k = prefilter_k
         self._head_bytes = head
         self._aligned_bytes = aligned
+        self._aligned_head_bytes = aligned_head
+        self._aligned_prefilter_k = aligned_prefilter_k
         self._tail_bytes = code_bytes - head - aligned
         self._templates: TemplateSource[T] = (
             templates if templates is not None else MemoryTemplates(size_of=matcher.template_nbytes)
@@ -227,11 +240,26 @@ class FastIndex(Generic[T]):
             best = np.argpartition(distances, keep - 1)[:keep]
             return [self._ids[row] for row in best[np.argsort(distances[best], kind="stable")]]
 
-    def _score(self, coarse: NDArray[np.int64], aligned: NDArray[np.int32]) -> NDArray[np.float64]:
+    def _score(
+        self, coarse: NDArray[np.int64], aligned: NDArray[np.int32], *, aligned_bytes: int | None = None
+    ) -> NDArray[np.float64]:
         """Re-ranking score (lower = nearer): coarse and aligned distances, each as a fraction of its bits."""
         score: NDArray[np.float64] = coarse / (8.0 * (self._head_bytes + self._tail_bytes))
-        score += aligned / (8.0 * self._aligned_bytes)
+        score += aligned / (8.0 * (aligned_bytes or self._aligned_bytes))
         return score
+
+    def _aligned_cascade(
+        self, rows: NDArray[np.int64], coarse: NDArray[np.int64], shifted: NDArray[np.uint8]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Keep the ``aligned_prefilter_k`` best rows by the score over the leading aligned bytes only."""
+        head = self._aligned_head_bytes
+        keep = self._aligned_prefilter_k
+        if not 0 < head < self._aligned_bytes or rows.shape[0] <= keep:
+            return rows, coarse
+        part = _min_hamming(np.ascontiguousarray(shifted[:, :head]), self._aligned[rows, :head])
+        best = np.argpartition(self._score(coarse, part, aligned_bytes=head), keep - 1)[:keep]
+        best.sort()
+        return rows[best], coarse[best]
 
     def _candidate_rows(
         self, codes: NDArray[np.uint8], shifted: Sequence[NDArray[np.uint8]]
@@ -251,6 +279,7 @@ class FastIndex(Generic[T]):
                 coarse += np.bitwise_count(self._tail[rows_q] ^ tail_q).sum(axis=1, dtype=np.int64)
             total: NDArray[np.int64] | NDArray[np.float64] = coarse
             if self._aligned_bytes:
+                rows_q, coarse = self._aligned_cascade(rows_q, coarse, shifted[q])
                 total = self._score(coarse, _min_hamming(shifted[q], self._aligned[rows_q]))
             best = np.argpartition(total, keep - 1)[:keep] if keep < total.shape[0] else np.arange(total.shape[0])
             out.append(rows_q[best[np.argsort(total[best], kind="stable")]])
