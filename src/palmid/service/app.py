@@ -106,6 +106,7 @@ def create_app(
         executor=ThreadPoolExecutor(
             max_workers=workers or max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="palmid-recognition"
         ),
+        storage_executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="palmid-storage"),
         now=now,
         enrollment_lock=threading.Lock(),
     )
@@ -154,6 +155,7 @@ def close_app(app: FastAPI) -> None:
     """Stop the thread pool; close the store and the recognizer if the app made them. Safe to call twice."""
     context: ServiceContext = app.state.palmid
     context.executor.shutdown(wait=True, cancel_futures=True)
+    context.storage_executor.shutdown(wait=True, cancel_futures=True)
     if getattr(app.state, "palmid_owns_recognizer", False):
         app.state.palmid_owns_recognizer = False
         context.recognizer.close()

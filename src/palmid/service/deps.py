@@ -42,7 +42,9 @@ class ServiceContext:
     identify_limiter: RateLimiter
     metrics: Metrics
     executor: ThreadPoolExecutor
-    """Pool for CPU-heavy recognition and blocking storage calls (keeps the event loop free)."""
+    """Pool for CPU-heavy recognition (keeps the event loop free)."""
+    storage_executor: ThreadPoolExecutor
+    """Separate pool for storage-only calls (erasure, export, consent): they never queue behind photo work."""
     now: Callable[[], datetime]
     """Wall clock (UTC, timezone-aware); injectable for tests."""
     enrollment_lock: threading.Lock
@@ -51,6 +53,10 @@ class ServiceContext:
     async def run_blocking(self, function: Callable[[], T]) -> T:
         """Run ``function`` in the service's thread pool and await its result."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, function)
+
+    async def run_storage(self, function: Callable[[], T]) -> T:
+        """Run a storage-only ``function`` (no photo processing) in the storage pool and await its result."""
+        return await asyncio.get_running_loop().run_in_executor(self.storage_executor, function)
 
 
 def get_context(request: Request) -> ServiceContext:

@@ -30,7 +30,7 @@ async def run_retention_sweeps(context: ServiceContext) -> None:
     """Sweep now and then every ``settings.retention.sweep_interval_s`` until cancelled (service shutdown)."""
     while True:
         try:
-            erased = await context.run_blocking(lambda: sweep_once(context))
+            erased = await context.run_storage(lambda: sweep_once(context))
             if erased:
                 log.info("retention sweep erased subjects", extra={"erased": erased})
         except Exception as exc:  # keep sweeping later; the log gets the type only (no data)

@@ -77,7 +77,7 @@ async def create_enrollment(
             code="wrong_image_count",
         )
     # The consent is on record before any photo is decoded.
-    consent_id = await context.run_blocking(
+    consent_id = await context.run_storage(
         lambda: context.store.record_consent(tenant_id=tenant.tenant_id, consent=consent)
     )
     template = await context.run_blocking(lambda: build_enrollment_template(context, photos))

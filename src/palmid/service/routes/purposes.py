@@ -102,7 +102,7 @@ async def link_subject(
     )
     if not links.kinds:
         raise ValidationFailed("nothing to link", code="nothing_to_link")
-    await context.run_blocking(lambda: link(context, tenant=tenant, subject_ref=subject_ref, links=links))
+    await context.run_storage(lambda: link(context, tenant=tenant, subject_ref=subject_ref, links=links))
     return LinksResponse(subject_ref=subject_ref, linked=list(links.kinds))
 
 

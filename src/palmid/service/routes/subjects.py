@@ -37,7 +37,7 @@ async def erase_subject(
     subject_ref: str, context: Context, tenant: Annotated[Tenant, Depends(require_scope(SCOPE_ERASE))]
 ) -> ErasureReceiptResponse:
     check_ref_shape(subject_ref)
-    receipt = await context.run_blocking(lambda: erase(context, tenant=tenant, subject_ref=subject_ref))
+    receipt = await context.run_storage(lambda: erase(context, tenant=tenant, subject_ref=subject_ref))
     context.metrics.count_decision(operation="erase", outcome="erased")
     return receipt
 
@@ -71,7 +71,7 @@ async def export_subject(
     subject_ref: str, context: Context, tenant: Annotated[Tenant, Depends(require_scope(SCOPE_ERASE))]
 ) -> SubjectExportResponse:
     check_ref_shape(subject_ref)
-    return await context.run_blocking(lambda: export(context, tenant=tenant, subject_ref=subject_ref))
+    return await context.run_storage(lambda: export(context, tenant=tenant, subject_ref=subject_ref))
 
 
 def export(context: ServiceContext, *, tenant: Tenant, subject_ref: str) -> SubjectExportResponse:

@@ -92,7 +92,7 @@ async def get_transparency(
         return cached
     now = context.now()
     period = report_period(since=since, until=until, now=now)
-    report = await context.run_blocking(lambda: build_report(context.store, period=period))
+    report = await context.run_storage(lambda: build_report(context.store, period=period))
     response = TransparencyResponse(
         period=PeriodBody(start=report.period.start, end=report.period.end),
         enrolled_now=report.enrolled_now,
