@@ -74,3 +74,20 @@ def test_serve_answers_healthz_and_docs(tmp_path: Path) -> None:
         process.wait(timeout=30)
         if process.stdout:
             process.stdout.close()
+
+
+def test_bundled_swagger_ui_renders_the_openapi_version_we_serve(tmp_path: Path) -> None:
+    """FastAPI emits OpenAPI 3.1, which Swagger UI renders from major version 5 on ("Unable to render" before)."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    from palmid.config import Settings
+    from palmid.service.app import close_app, create_app
+
+    major = int(Path(swagger_ui_path).name.removeprefix("swagger-ui-").split(".")[0])
+    assert major >= 5
+    assert (Path(swagger_ui_path) / "swagger-ui-bundle.js").is_file()
+    app = create_app(settings=Settings(data_dir=tmp_path / "data"))
+    try:
+        assert app.openapi()["openapi"].startswith("3.1")
+    finally:
+        close_app(app)
