@@ -26,3 +26,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests ran against PostgreSQL, so a CI log shows the second backend was exercised."""
+    passed = terminalreporter.stats.get("passed", [])
+    on_postgres = [report for report in passed if "postgres" in report.nodeid.lower()]
+    if os.environ.get("PALMID_TEST_POSTGRES_URL"):
+        folders = sorted({report.nodeid.split("/")[1] for report in on_postgres if report.nodeid.count("/") > 1})
+        terminalreporter.write_line(
+            f"PostgreSQL backend: {len(on_postgres)} tests passed against a live server ({', '.join(folders)})"
+        )
