@@ -7,9 +7,13 @@ PALMID_REQUIRE_SHARED_DATA=1 so that a missing folder fails loudly instead.
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,3 +37,31 @@ def dataset_dir(name: str) -> Path:
     if not (folder / "manifest.csv").exists():
         missing_data(folder)
     return folder
+
+
+def postgres_base_url() -> str:
+    """The test PostgreSQL server (scripts/ci_postgres.sh start); skip, or fail when CI requires it, without it."""
+    url = os.environ.get("PALMID_TEST_POSTGRES_URL", "")
+    if not url:
+        message = "PostgreSQL variant: PALMID_TEST_POSTGRES_URL is not set (run scripts/ci_postgres.sh start)"
+        if os.environ.get("PALMID_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@contextmanager
+def postgres_schema_url(*, prefix: str = "t") -> Iterator[str]:
+    """A PostgreSQL URL bound to a fresh schema (``search_path``), dropped afterwards."""
+    base = postgres_base_url()
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

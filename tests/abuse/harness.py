@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -23,10 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import pytest
-from sqlalchemy import create_engine, text
 
-from palmid_testdata import dataset_dir
+from palmid_testdata import dataset_dir, postgres_schema_url
 
 ALL_SCOPES = ("enroll", "identify", "verify", "erase")
 START_TIMEOUT_S = 180.0
@@ -52,17 +49,6 @@ def env_float(name: str, default: float) -> float:
 # --------------------------------------------------------------------------------------------------- databases
 
 
-def postgres_base_url() -> str:
-    """The CI PostgreSQL server (scripts/ci_postgres.sh start); skip (or fail when required) without it."""
-    url = os.environ.get("PALMID_TEST_POSTGRES_URL", "")
-    if not url:
-        message = "PostgreSQL variant: PALMID_TEST_POSTGRES_URL is not set (run scripts/ci_postgres.sh start)"
-        if os.environ.get("PALMID_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
 @contextmanager
 def database_for(backend: str, data_dir: Path) -> Iterator[str]:
     """A database URL for ``backend``: a SQLite file in ``data_dir`` or a fresh PostgreSQL schema (dropped after)."""
@@ -70,18 +56,8 @@ def database_for(backend: str, data_dir: Path) -> Iterator[str]:
         data_dir.mkdir(parents=True, exist_ok=True)
         yield f"sqlite:///{data_dir / 'palmid.db'}"
         return
-    base = postgres_base_url()
-    schema = f"abuse_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema_url(prefix="abuse") as url:
+        yield url
 
 
 # ------------------------------------------------------------------------------------------------------ server

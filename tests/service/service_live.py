@@ -2,48 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import create_engine, inspect, text
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-def postgres_base_url() -> str:
-    url = os.environ.get("PALMID_TEST_POSTGRES_URL", "")
-    if not url:
-        message = "PostgreSQL variant: PALMID_TEST_POSTGRES_URL is not set (run scripts/ci_postgres.sh start)"
-        if os.environ.get("PALMID_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
-@contextmanager
-def postgres_schema_url() -> Iterator[str]:
-    """A PostgreSQL URL bound to a fresh schema, dropped afterwards."""
-    base = postgres_base_url()
-    schema = f"svc_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @contextmanager

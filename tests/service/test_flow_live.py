@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from service_fixtures import Merchant, consent_json
 from service_helpers import spy_temp_files
-from service_live import BACKENDS, database_dump, folder_bytes, live_server, postgres_schema_url, windows
+from service_live import BACKENDS, database_dump, folder_bytes, live_server, windows
 
 from palmid.config import Settings
 from palmid.pipeline import Pipeline
@@ -27,7 +27,7 @@ from palmid.privacy.receipts import ErasureReceipt, verify_receipt
 from palmid.service.app import create_app
 from palmid.storage.repository import Store
 from palmid.templates.template import TEMPLATE_MAGIC
-from palmid_testdata import dataset_dir
+from palmid_testdata import dataset_dir, postgres_schema_url
 
 pytestmark = pytest.mark.realdata
 
@@ -71,7 +71,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    with postgres_schema_url() as url:
+    with postgres_schema_url(prefix="svc") as url:
         yield url
 
 

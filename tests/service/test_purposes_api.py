@@ -16,12 +16,13 @@ import httpx
 import pytest
 from service_doubles import photo
 from service_fixtures import DoubleService, Merchant, consent_json, open_double_service, palm_photos
-from service_live import BACKENDS, postgres_schema_url
+from service_live import BACKENDS
 
 from palmid.errors import StorageError
 from palmid.payments.gateway import Authorization, AuthorizationRequest
 from palmid.payments.sandbox import SandboxGateway
 from palmid.service.routes.purposes import GATEWAY_STATE
+from palmid_testdata import postgres_schema_url
 
 ALL_PURPOSES = ["check_in", "payment", "age_check"]
 TOKEN = "tok_sandbox_visa_4242"
@@ -209,7 +210,7 @@ def test_payment_survives_a_500_and_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int, backend: str
 ) -> None:
     stack = ExitStack()
-    database_url = stack.enter_context(postgres_schema_url()) if backend == "postgres" else None
+    database_url = stack.enter_context(postgres_schema_url(prefix="svc")) if backend == "postgres" else None
     with stack:
         run_crash_and_restart(tmp_path, monkeypatch, error=error, status=status, database_url=database_url)
 

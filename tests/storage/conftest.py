@@ -7,29 +7,17 @@ fails. Each PostgreSQL test gets its own schema (dropped afterwards); each SQLit
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from storage_helpers import FakeClock
 
 from palmid.config import Settings
 from palmid.storage.repository import Store
+from palmid_testdata import postgres_schema_url
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-def _postgres_url() -> str:
-    url = os.environ.get("PALMID_TEST_POSTGRES_URL", "")
-    if not url:
-        message = "PostgreSQL variant: PALMID_TEST_POSTGRES_URL is not set (run scripts/ci_postgres.sh start)"
-        if os.environ.get("PALMID_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -38,18 +26,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield None
         return
-    base = _postgres_url()
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema_url() as url:
+        yield url
 
 
 @pytest.fixture
