@@ -18,7 +18,7 @@ from palmid.errors import TemplateVersionMismatch
 from palmid.features.layout import CodeLayout
 from palmid.features.registry import DEFAULT_EXTRACTOR, get_extractor, layout_for
 from palmid.templates.compare import compare_templates, merge_templates, similarity_matrix
-from palmid.templates.matching import _block_window, best_alignment_similarity, probe_similarities
+from palmid.templates.matching import best_alignment_similarity, block_window, probe_similarities
 
 CURRENT = get_extractor(DEFAULT_EXTRACTOR)
 LEGACY = get_extractor("gabor-bocv@1")
@@ -58,7 +58,7 @@ def test_blocks_partition_every_cell_pair_for_every_shift() -> None:
     for shift in range(-layout.max_shift_cells, layout.max_shift_cells + 1):
         covered = np.zeros(size, dtype=int)
         for lo, hi in {(r0, r1) for r0, r1, _, _ in layout.blocks}:
-            rows_a, rows_b, n = _block_window(lo, hi, shift, size)
+            rows_a, rows_b, n = block_window(lo, hi, shift, size)
             assert rows_b.start == rows_a.start - shift and n == rows_a.stop - rows_a.start
             covered[rows_a] += 1
         overlap = slice(max(0, shift), size + min(0, shift))

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from palmid.errors import TemplateError
 from palmid.features.layout import CodeLayout
 
-__all__ = ["best_alignment_similarity", "code_bits", "probe_similarities", "signed_codes"]
+__all__ = ["best_alignment_similarity", "block_window", "code_bits", "probe_similarities", "signed_codes"]
 
 _ROW_BLOCK = 4096
 
@@ -44,7 +44,7 @@ def signed_codes(samples: Sequence[bytes], layout: CodeLayout) -> NDArray[np.flo
     return signed
 
 
-def _block_window(lo: int, hi: int, shift: int, size: int) -> tuple[slice, slice, int]:
+def block_window(lo: int, hi: int, shift: int, size: int) -> tuple[slice, slice, int]:
     """Cells ``r`` of ``a`` (paired with ``r - shift`` of ``b``) whose pair midpoint lies in ``[lo, hi)``."""
     half = -((-shift) // 2)  # ceil(shift / 2): the midpoint r - shift / 2 >= lo  <=>  r >= lo + ceil(shift / 2)
     start = max(lo + half, 0, shift)
@@ -85,8 +85,8 @@ def best_alignment_similarity(a: NDArray[np.bool_], b: NDArray[np.bool_], layout
         for row0, row1, col0, col1 in blocks:
             block_best.fill(0.0)
             for dy, dx in layout.shifts:
-                rows_a, rows_b, n_rows = _block_window(row0, row1, dy, size)
-                cols_a, cols_b, n_cols = _block_window(col0, col1, dx, size)
+                rows_a, rows_b, n_rows = block_window(row0, row1, dy, size)
+                cols_a, cols_b, n_cols = block_window(col0, col1, dx, size)
                 n_bits = n_rows * n_cols * layout.channels
                 if n_bits == 0:
                     continue
