@@ -48,8 +48,12 @@ def bench_search(
         Path | None, typer.Option(help="Where real-palm templates are cached (default: ~/.cache/palmid).")
     ] = None,
     enroll_samples: Annotated[int, typer.Option(min=1, max=10, help="Images per enrolled palm.")] = 3,
-    rerank_k: Annotated[int, typer.Option(min=1, help="Candidates compared in full per search.")] = 32,
-    prefilter_k: Annotated[int, typer.Option(min=1, help="Shortlist of the first (head) Hamming pass.")] = 8192,
+    rerank_k: Annotated[int, typer.Option(min=1, help="Candidates compared in full per search.")] = 16,
+    head_bytes: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Coarse-code bytes the first pass scans (default: the engine's)."),
+    ] = None,
+    prefilter_k: Annotated[int, typer.Option(min=1, help="Shortlist of the first (head) Hamming pass.")] = 16_384,
     aligned_prefilter_k: Annotated[
         int, typer.Option(min=1, help="Shortlist kept by the half aligned code before the whole one.")
     ] = 1024,
@@ -78,6 +82,7 @@ def bench_search(
         queries=queries,
         enroll_samples=enroll_samples,
         rerank_k=rerank_k,
+        head_bytes=head_bytes,
         prefilter_k=prefilter_k,
         aligned_prefilter_k=aligned_prefilter_k,
         fpir=fpir,

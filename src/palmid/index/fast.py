@@ -3,31 +3,33 @@
 Layout (one row per enrolled palm, rows ``0..n-1`` are live, no holes):
 
 - ``head``: the first ``head_bytes`` of the coarse code, scanned exhaustively (faiss popcount kernel for the
-  distances, then counting selection of the ``prefilter_k`` smallest: exact, no approximation);
-- ``tail``: the rest of the coarse code, added to the head distance of the ``prefilter_k`` best rows;
+  distances, split over ``scan_threads`` threads, then counting selection of the ``prefilter_k`` smallest: exact,
+  no approximation);
 - ``aligned`` (when the matcher has an aligned code, ``aligned_bytes > 0``): its distance to the probe is the
   smallest Hamming distance over the probe's shifted codes (``aligned_probe_codes``). The ``prefilter_k`` rows are
-  ranked by ``coarse distance / coarse bits + aligned distance / aligned bits`` (without an aligned code: by the
-  coarse distance alone) and the ``rerank_k`` best go on. Where the matcher's ``aligned_head_bytes`` is smaller
-  than ``aligned_bytes``, the same score over only those leading aligned bytes first keeps the
-  ``aligned_prefilter_k`` best rows (half the cost per row), which are then scored over the whole aligned code;
+  ranked by that shift-tolerant distance alone (measured on Tongji: adding the coarse distance to it ranks mates
+  worse, not better) and the ``rerank_k`` best go on. Where the matcher's ``aligned_head_bytes`` is smaller than
+  ``aligned_bytes``, the distance over only those leading aligned bytes first keeps the ``aligned_prefilter_k``
+  best rows (half the cost per row), which are then ranked over the whole aligned code;
+- ``tail`` (only without an aligned code): the rest of the coarse code, added to the head distance of the
+  ``prefilter_k`` best rows to rank them;
 - the full templates of those ``rerank_k`` candidates come from a :class:`~palmid.index.base.TemplateSource`
   (in memory for small galleries, the encrypted store for large ones) and are compared with the probe in full.
 
 With ``head_bytes == code_bytes`` the first pass is the exact Hamming search over the whole code.
 Removal swaps the last row into the removed one and wipes the old last row: it is immediate and O(1), so a removed
 palm is never returned by a search that starts after :meth:`FastIndex.remove` returned. All methods are thread-safe
-(readers-writer lock); faiss releases the GIL so concurrent searches run in parallel.
+(readers-writer lock); faiss releases the GIL so concurrent searches (and the parts of one scan) run in parallel.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Generic, TypeVar
 
-import faiss
 import numpy as np
 from numpy.typing import NDArray
 
@@ -43,8 +45,16 @@ from palmid.index.base import (
     check_subject_id,
     top_hits,
 )
+from palmid.index.hamming import MAX_SCAN_THREADS, hamming_scan, min_hamming, min_hamming_of_rows, scan_rows, smallest
 
 T = TypeVar("T")
+
+DEFAULT_PREFILTER_K = 16_384
+"""Rows the exhaustive head pass keeps (1.6% of a million; 1M-palm Tongji runs: twice as many found no more mates)."""
+DEFAULT_ALIGNED_PREFILTER_K = 1024
+"""Rows the half aligned code keeps for the whole aligned code."""
+DEFAULT_RERANK_K = 16
+"""Candidates compared in full (1M-palm Tongji runs: a mate that survives the head pass is in the best 8)."""
 
 _GROWTH = 1.5
 _MIN_CAPACITY = 1024
@@ -59,10 +69,11 @@ class FastIndex(Generic[T]):
         *,
         matcher: Matcher[T],
         templates: TemplateSource[T] | None = None,
-        rerank_k: int = 32,
+        rerank_k: int = DEFAULT_RERANK_K,
         head_bytes: int | None = None,
-        prefilter_k: int = 8192,
-        aligned_prefilter_k: int = 1024,
+        prefilter_k: int = DEFAULT_PREFILTER_K,
+        aligned_prefilter_k: int = DEFAULT_ALIGNED_PREFILTER_K,
+        scan_threads: int | None = None,
     ) -> None:
         code_bytes = matcher.code_bytes
         aligned = matcher.aligned_bytes
@@ -74,10 +85,11 @@ class FastIndex(Generic[T]):
             or rerank_k < 1
             or prefilter_k < rerank_k
             or aligned_prefilter_k < rerank_k
+            or (scan_threads is not None and scan_threads < 1)
         ):
             raise ValidationFailed(
                 "index options need 0 < head_bytes <= code_bytes - aligned_bytes, 0 <= aligned_head_bytes <= "
-                "aligned_bytes and prefilter_k, aligned_prefilter_k >= rerank_k >= 1",
+                "aligned_bytes, prefilter_k, aligned_prefilter_k >= rerank_k >= 1 and scan_threads >= 1",
                 code="invalid_index_options",
             )
         self._matcher = matcher
@@ -87,7 +99,10 @@ class FastIndex(Generic[T]):
         self._aligned_bytes = aligned
         self._aligned_head_bytes = aligned_head
         self._aligned_prefilter_k = aligned_prefilter_k
-        self._tail_bytes = code_bytes - head - aligned
+        self._code_bytes = code_bytes
+        # with an aligned code the rest of the coarse code is not used (nor kept): see the module docstring
+        self._tail_bytes = 0 if aligned else code_bytes - head
+        self._scan_threads = scan_threads if scan_threads is not None else min(MAX_SCAN_THREADS, os.cpu_count() or 1)
         self._templates: TemplateSource[T] = (
             templates if templates is not None else MemoryTemplates(size_of=matcher.template_nbytes)
         )
@@ -147,23 +162,60 @@ class FastIndex(Generic[T]):
             self._templates.discard(subject_id)
             return True
 
+    @property
+    def code_bytes(self) -> int:
+        """Width of one palm's index code (:meth:`code_of`)."""
+        return self._code_bytes
+
+    @property
+    def templates(self) -> TemplateSource[T]:
+        """Where the full templates of the candidates come from (:meth:`add_codes` needs one that already has them)."""
+        return self._templates
+
+    def code_of(self, template: T) -> NDArray[np.uint8]:
+        """The index code of ``template`` (what :meth:`add_codes` takes; stored next to the template)."""
+        code: NDArray[np.uint8] = self._codes([template])[0]
+        return code
+
+    def add_codes(self, subject_ids: Sequence[str], codes: NDArray[np.uint8]) -> None:
+        """Add palms by their precomputed codes (``(len(subject_ids), code_bytes)`` uint8, from :meth:`code_of`),
+        all or none. The template source is not touched: their templates must already be in it (store-backed)."""
+        for subject_id in subject_ids:
+            check_subject_id(subject_id)
+        if codes.dtype != np.uint8 or codes.shape != (len(subject_ids), self._code_bytes):
+            raise ValidationFailed("index codes have the wrong size or type for this index", code="invalid_template")
+        with self._lock.write():
+            self._check_new(subject_ids)
+            start = self._n
+            self._store_codes(start, codes)
+            for offset, subject_id in enumerate(subject_ids):
+                self._ids.append(subject_id)
+                self._row_of[subject_id] = start + offset
+            self._n = start + len(subject_ids)
+
+    def _check_new(self, subject_ids: Iterable[str]) -> None:
+        seen: set[str] = set()
+        for subject_id in subject_ids:
+            if subject_id in self._row_of or subject_id in seen:
+                raise already_indexed(subject_id)
+            seen.add(subject_id)
+
+    def _store_codes(self, start: int, codes: NDArray[np.uint8]) -> None:
+        stop = start + codes.shape[0]
+        self._reserve(stop)
+        self._head[start:stop] = codes[:, : self._head_bytes]
+        self._tail[start:stop] = codes[:, self._head_bytes : self._head_bytes + self._tail_bytes]
+        self._aligned[start:stop] = codes[:, self._code_bytes - self._aligned_bytes :]
+
     def _append(self, items: Sequence[tuple[str, T]]) -> None:
         for subject_id, _ in items:
             check_subject_id(subject_id)
         codes = self._codes([template for _, template in items])
         with self._lock.write():
-            seen: set[str] = set()
-            for subject_id, _ in items:
-                if subject_id in self._row_of or subject_id in seen:
-                    raise already_indexed(subject_id)
-                seen.add(subject_id)
+            self._check_new(subject_id for subject_id, _ in items)
             start = self._n
             stop = start + len(items)
-            self._reserve(stop)
-            self._head[start:stop] = codes[:, : self._head_bytes]
-            coarse_stop = self._head_bytes + self._tail_bytes
-            self._tail[start:stop] = codes[:, self._head_bytes : coarse_stop]
-            self._aligned[start:stop] = codes[:, coarse_stop:]
+            self._store_codes(start, codes)
             for offset, (subject_id, template) in enumerate(items):
                 self._ids.append(subject_id)
                 self._row_of[subject_id] = start + offset
@@ -213,10 +265,12 @@ class FastIndex(Generic[T]):
             return [self._ids[row] for row in self._candidate_rows(codes, shifted)[0]]
 
     def coarse_neighbours(self, template: T, *, k: int) -> list[str]:
-        """The ``k`` nearest subject ids by the re-ranking score over the WHOLE code (coarse distance, plus the aligned
-        distance when the matcher has an aligned code), by exhaustive scan.
+        """The ``k`` nearest subject ids by the ranking distance of the later stages over the WHOLE gallery (the
+        shift-searched aligned distance when the matcher has an aligned code, else the whole coarse code), by
+        exhaustive scan.
 
-        A reference for measuring the head-only first pass; linear in the gallery, not for serving.
+        A reference for measuring the head-only first pass; linear in the gallery (and 25 times dearer per row with
+        an aligned code), not for serving.
         """
         check_k(k)
         code = self._codes([template])[0]
@@ -225,41 +279,34 @@ class FastIndex(Generic[T]):
             n = self._n
             if n == 0:
                 return []
-            head = np.empty(n, dtype=np.int32)
-            _hamming_scan(np.ascontiguousarray(code[: self._head_bytes]), self._head, n, head)
-            coarse = head.astype(np.int64)
-            if self._tail_bytes:
-                tail = np.empty(n, dtype=np.int32)
-                coarse_stop = self._head_bytes + self._tail_bytes
-                _hamming_scan(np.ascontiguousarray(code[self._head_bytes : coarse_stop]), self._tail, n, tail)
-                coarse += tail
-            distances: NDArray[np.int64] | NDArray[np.float64] = coarse
+            distances: NDArray[np.int64]
             if self._aligned_bytes:
-                distances = self._score(coarse, _min_hamming(shifted, self._aligned[:n]))
+                distances = min_hamming(shifted, self._aligned[:n]).astype(np.int64)
+            else:
+                head = np.empty(n, dtype=np.int32)
+                hamming_scan(np.ascontiguousarray(code[: self._head_bytes]), self._head, n, head)
+                distances = head.astype(np.int64)
+                if self._tail_bytes:
+                    tail = np.empty(n, dtype=np.int32)
+                    tail_q = np.ascontiguousarray(code[self._head_bytes : self._head_bytes + self._tail_bytes])
+                    hamming_scan(tail_q, self._tail, n, tail)
+                    distances += tail
             keep = min(k, n)
             best = np.argpartition(distances, keep - 1)[:keep]
             return [self._ids[row] for row in best[np.argsort(distances[best], kind="stable")]]
 
-    def _score(
-        self, coarse: NDArray[np.int64], aligned: NDArray[np.int32], *, aligned_bytes: int | None = None
-    ) -> NDArray[np.float64]:
-        """Re-ranking score (lower = nearer): coarse and aligned distances, each as a fraction of its bits."""
-        score: NDArray[np.float64] = coarse / (8.0 * (self._head_bytes + self._tail_bytes))
-        score += aligned / (8.0 * (aligned_bytes or self._aligned_bytes))
-        return score
-
-    def _aligned_cascade(
-        self, rows: NDArray[np.int64], coarse: NDArray[np.int64], shifted: NDArray[np.uint8]
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Keep the ``aligned_prefilter_k`` best rows by the score over the leading aligned bytes only."""
+    def _aligned_rank(self, rows: NDArray[np.int64], shifted: NDArray[np.uint8], keep: int) -> NDArray[np.int64]:
+        """The ``keep`` rows nearest by aligned distance (best first): over the leading ``aligned_head_bytes`` first
+        when that leaves more than ``aligned_prefilter_k`` rows to rank over the whole aligned code."""
         head = self._aligned_head_bytes
-        keep = self._aligned_prefilter_k
-        if not 0 < head < self._aligned_bytes or rows.shape[0] <= keep:
-            return rows, coarse
-        part = _min_hamming(np.ascontiguousarray(shifted[:, :head]), self._aligned[rows, :head])
-        best = np.argpartition(self._score(coarse, part, aligned_bytes=head), keep - 1)[:keep]
-        best.sort()
-        return rows[best], coarse[best]
+        if 0 < head < self._aligned_bytes and rows.shape[0] > self._aligned_prefilter_k:
+            part = min_hamming_of_rows(
+                np.ascontiguousarray(shifted[:, :head]), self._aligned, rows, head, self._scan_threads
+            )
+            rows = rows[np.sort(np.argpartition(part, self._aligned_prefilter_k - 1)[: self._aligned_prefilter_k])]
+        distances = min_hamming_of_rows(shifted, self._aligned, rows, self._aligned_bytes, self._scan_threads)
+        best = np.argpartition(distances, keep - 1)[:keep] if keep < distances.shape[0] else np.arange(rows.shape[0])
+        return rows[best[np.argsort(distances[best], kind="stable")]]
 
     def _candidate_rows(
         self, codes: NDArray[np.uint8], shifted: Sequence[NDArray[np.uint8]]
@@ -271,16 +318,15 @@ class FastIndex(Generic[T]):
         head_q = np.ascontiguousarray(codes[:, : self._head_bytes])
         distances = np.empty(n, dtype=np.int32)
         for q in range(codes.shape[0]):
-            _hamming_scan(head_q[q], self._head, n, distances)
-            rows_q = _smallest(distances, first_k)
-            coarse = distances[rows_q].astype(np.int64)
+            scan_rows(head_q[q], self._head, n, distances, self._scan_threads)
+            rows_q = smallest(distances, first_k)
+            if self._aligned_bytes:
+                out.append(self._aligned_rank(rows_q, shifted[q], keep))
+                continue
+            total = distances[rows_q].astype(np.int64)
             if self._tail_bytes:
                 tail_q = codes[q, self._head_bytes : self._head_bytes + self._tail_bytes]
-                coarse += np.bitwise_count(self._tail[rows_q] ^ tail_q).sum(axis=1, dtype=np.int64)
-            total: NDArray[np.int64] | NDArray[np.float64] = coarse
-            if self._aligned_bytes:
-                rows_q, coarse = self._aligned_cascade(rows_q, coarse, shifted[q])
-                total = self._score(coarse, _min_hamming(shifted[q], self._aligned[rows_q]))
+                total += np.bitwise_count(self._tail[rows_q] ^ tail_q).sum(axis=1, dtype=np.int64)
             best = np.argpartition(total, keep - 1)[:keep] if keep < total.shape[0] else np.arange(total.shape[0])
             out.append(rows_q[best[np.argsort(total[best], kind="stable")]])
         return out
@@ -301,8 +347,7 @@ class FastIndex(Generic[T]):
 
     def _codes(self, templates: Sequence[T]) -> NDArray[np.uint8]:
         codes = self._matcher.coarse_codes(templates)
-        width = self._head_bytes + self._tail_bytes + self._aligned_bytes
-        if codes.dtype != np.uint8 or codes.shape != (len(templates), width):
+        if codes.dtype != np.uint8 or codes.shape != (len(templates), self._code_bytes):
             raise ValidationFailed("coarse code has the wrong size for this index", code="invalid_template")
         return codes
 
@@ -321,41 +366,6 @@ class FastIndex(Generic[T]):
 
     def __contains__(self, subject_id: object) -> bool:
         return subject_id in self._row_of
-
-
-def _hamming_scan(query: NDArray[np.uint8], codes: NDArray[np.uint8], n: int, out: NDArray[np.int32]) -> None:
-    """``out[i] = hamming(query, codes[i])`` for the first ``n`` rows (faiss popcount kernel, releases the GIL)."""
-    faiss.hammings(  # type: ignore[attr-defined]
-        faiss.swig_ptr(query), faiss.swig_ptr(codes), 1, n, codes.shape[1], faiss.swig_ptr(out)
-    )
-
-
-def _min_hamming(queries: NDArray[np.uint8], codes: NDArray[np.uint8]) -> NDArray[np.int32]:
-    """``(len(codes),)`` smallest Hamming distance of each code row over the query rows (faiss popcount kernel)."""
-    codes = np.ascontiguousarray(codes)
-    distances = np.empty((len(queries), len(codes)), dtype=np.int32)
-    if len(codes):
-        faiss.hammings(  # type: ignore[attr-defined]
-            faiss.swig_ptr(queries),
-            faiss.swig_ptr(codes),
-            len(queries),
-            len(codes),
-            codes.shape[1],
-            faiss.swig_ptr(distances),
-        )
-    best: NDArray[np.int32] = distances.min(axis=0)
-    return best
-
-
-def _smallest(distances: NDArray[np.int32], k: int) -> NDArray[np.int64]:
-    """Rows of the ``k`` smallest distances (any order; ties at the boundary broken by row), by counting."""
-    counts = np.cumsum(np.bincount(distances))
-    radius = int(np.searchsorted(counts, k))
-    within = np.flatnonzero(distances <= radius)  # one pass over the gallery; then work on the few found
-    near = distances[within]
-    inside = within[near < radius]
-    boundary = within[near == radius][: k - inside.shape[0]]
-    return np.concatenate([inside, boundary]).astype(np.int64)
 
 
 def _grown(array: NDArray[np.uint8], capacity: int, used: int) -> NDArray[np.uint8]:
