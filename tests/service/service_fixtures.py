@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from palmid.index.exact import ExactIndex
 from palmid.kiosk import NOTICE_PURPOSES, NOTICE_VERSION
 from palmid.service.app import close_app, create_app
 from palmid.storage.repository import Store
+from palmid_testdata import postgres_schema_url
 
 ALL_SCOPES = frozenset({"enroll", "identify", "verify", "erase"})
 SCORE_LIKE = ("score", "similarity", "distance", "rank", "candidate", "threshold", "confidence", "probability")
@@ -148,3 +150,13 @@ def open_double_service(tmp_path: Path, **settings_overrides: Any) -> Iterator[D
         )
     close_app(app)
     store.close()
+
+
+@contextmanager
+def backend_settings(backend: str, tmp_path: Path, *, prefix: str) -> Iterator[Settings]:
+    """Service settings over SQLite in ``tmp_path``, or over a fresh PostgreSQL schema (``backend="postgres"``)."""
+    if backend == "sqlite":
+        yield Settings(data_dir=tmp_path / "data", identify_rate_per_minute=1000)
+        return
+    with postgres_schema_url(prefix=prefix) as url:
+        yield Settings(data_dir=tmp_path / "data", database_url=url, identify_rate_per_minute=1000)

@@ -14,6 +14,7 @@ from palmid import __version__
 from palmid.cli.admin_cmd import audit_app, tenants_app
 from palmid.cli.bench import bench_app
 from palmid.cli.bench_engine import bench_engine
+from palmid.cli.bench_rebuild import bench_rebuild
 from palmid.cli.bench_search import bench_search
 from palmid.cli.common import fail, settings_from_cli
 from palmid.cli.eval_cmd import eval_command
@@ -36,6 +37,7 @@ app.add_typer(bench_app, name="bench")
 app.command("eval")(eval_command)
 bench_app.command("engine")(bench_engine)
 bench_app.command("search")(bench_search)
+bench_app.command("rebuild")(bench_rebuild)
 
 
 def _version_callback(value: bool) -> None:

@@ -1,8 +1,9 @@
 """FastAPI application factory. Routes and dependencies are wired here; nothing runs at import.
 
-``create_app`` opens the store (unless one is given), rebuilds the in-memory index from the encrypted store, and
-returns the app. The store it opened and the recognition thread pool are closed when the app shuts down (or by
-:func:`close_app` for apps that were never started).
+``create_app`` opens the store (unless one is given), rebuilds the in-memory index from the encrypted store (codes
+only: the index reads the full templates of its best candidates from the store per search), and returns the app.
+The store it opened and the recognition thread pool are closed when the app shuts down (or by :func:`close_app` for
+apps that were never started).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from palmid.service.routes import (
     transparency,
     verifications,
 )
+from palmid.service.store_index import StoreTemplates, TemplateStore, rebuild_from_store
 from palmid.storage.repository import Store
 from palmid.templates.template import Template
 
@@ -79,16 +81,13 @@ def create_app(
         matcher = Matcher(
             recognizer=engine,
             policy=DecisionPolicy.from_settings(settings),
-            index=index if index is not None else default_index(engine),
+            index=index if index is not None else default_index(engine, store=active_store),
         )
-        loaded = matcher.rebuild(
-            (subject_id, Template.from_bytes(blob)) for subject_id, blob in active_store.iter_templates()
-        )
+        rebuild_from_store(matcher, active_store)  # logs progress and the rate
     except BaseException:
         if owned_store:
             active_store.close()
         raise
-    log.info("index rebuilt from the store", extra={"enrolled": loaded})
 
     metrics = Metrics()
     metrics.register_gauge(
@@ -164,6 +163,8 @@ def close_app(app: FastAPI) -> None:
         context.store.close()
 
 
-def default_index(recognizer: Recognizer) -> Index[Template]:
-    """The identification index for the engine's templates: exact Hamming shortlist, then full comparison."""
-    return FastIndex(matcher=recognizer.index_matcher())
+def default_index(recognizer: Recognizer, *, store: TemplateStore) -> Index[Template]:
+    """The identification index for the engine's templates: exact Hamming shortlist over compact codes kept in
+    memory, then full comparison of the best candidates, whose templates are read and decrypted from ``store`` per
+    search (:class:`~palmid.service.store_index.StoreTemplates`: no template is held in memory)."""
+    return FastIndex(matcher=recognizer.index_matcher(), templates=StoreTemplates(store=store))

@@ -19,9 +19,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from palmid.config import Settings
+from palmid.errors import ValidationFailed
 from palmid.index.base import Index
 from palmid.index.decision import per_comparison_fmr
+from palmid.index.fast import FastIndex
 from palmid.service.engine import Recognizer
 from palmid.templates.template import Template
 
@@ -84,6 +89,20 @@ class Matcher:
                 yield subject_id, template
 
         return self._index.add_many(counted(), progress=progress)
+
+    @property
+    def coded_index(self) -> FastIndex[Template] | None:
+        """The index, when it takes precomputed codes (``code_of`` / ``add_codes``); else ``None``."""
+        return self._index if isinstance(self._index, FastIndex) else None
+
+    def add_codes(self, subject_ids: Sequence[str], codes: NDArray[np.uint8], *, sample_counts: Sequence[int]) -> None:
+        """Bulk add by stored index codes (start-up rebuild); ``sample_counts``: samples of each palm's template."""
+        index = self.coded_index
+        if index is None or len(sample_counts) != len(subject_ids):
+            raise ValidationFailed("this index takes no codes, or sample counts do not match", code="invalid_request")
+        index.add_codes(subject_ids, codes)
+        with self._lock:
+            self._sample_counts.update(zip(subject_ids, sample_counts, strict=True))
 
     def add(self, subject_id: str, template: Template) -> None:
         with self._lock:

@@ -27,6 +27,8 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 SEALED_VERSION = b"\x01"
 PURPOSE_TEMPLATE = "template"
+PURPOSE_SEARCH_CODE = "search-code"
+"""Purpose of a sealed search code; its associated data also names the code format (:func:`search_code_purpose`)."""
 
 
 class KeyProvider(Protocol):
@@ -122,6 +124,11 @@ def new_data_key() -> bytes:
 def associated_data(*, subject_id: str, purpose: str) -> bytes:
     """What a ciphertext is bound to: swapping rows between subjects or purposes fails to decrypt."""
     return f"palmid/v1|{purpose}|{subject_id}".encode()
+
+
+def search_code_purpose(code_format: str) -> str:
+    """AEAD purpose of a search code of ``code_format``: never a template's, and a relabelled format fails."""
+    return f"{PURPOSE_SEARCH_CODE}|{code_format}"
 
 
 def seal(*, data_key: bytes, plaintext: bytes, subject_id: str, purpose: str) -> bytes:

@@ -11,7 +11,8 @@ before the erasure is, by construction, not protected by crypto-shredding: keep 
 Because the keystore is a second database, it cannot share the main transaction. Enrollment writes the wrapped key
 first and removes it again if the main transaction fails; erasure deletes the rows first, then the key. A crash
 between the two steps leaves at most an orphan key without any ciphertext, which :meth:`Keystore.delete_orphans`
-removes at the next open.
+removes at the next open (see :mod:`palmid.storage.key_sweep`: keys created since the last sweep, plus the keys the
+erasure transaction listed as pending destruction).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, LargeBinary, MetaData, String, delete, func, select
+from sqlalchemy import Engine, LargeBinary, MetaData, String, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -52,6 +53,8 @@ class Keystore:
         try:
             with self._engine.begin() as connection:
                 _KeyBase.metadata.create_all(connection)
+                # keystores created before the incremental orphan sweep lack it (create_all adds no index)
+                connection.execute(text("CREATE INDEX IF NOT EXISTS ix_data_keys_created_at ON data_keys (created_at)"))
         except SQLAlchemyError as exc:
             raise CryptoError("keystore is unavailable", code="key_unavailable") from exc
         self._sessions = sessionmaker(bind=self._engine, expire_on_commit=False)
@@ -114,6 +117,14 @@ class Keystore:
     def subject_ids_created_before(self, *, cutoff: datetime) -> list[str]:
         with self._read_session() as session:
             return list(session.scalars(select(DataKeyRow.subject_id).where(DataKeyRow.created_at < cutoff)))
+
+    def subject_ids_created_between(self, *, start: datetime | None, stop: datetime) -> list[str]:
+        """Subjects whose key was created in ``[start, stop)`` (``start=None``: since the beginning)."""
+        query = select(DataKeyRow.subject_id).where(DataKeyRow.created_at < stop)
+        if start is not None:
+            query = query.where(DataKeyRow.created_at >= start)
+        with self._read_session() as session:
+            return list(session.scalars(query))
 
     def count(self) -> int:
         with self._read_session() as session:

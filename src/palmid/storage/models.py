@@ -1,7 +1,8 @@
 """ORM models (SQLAlchemy 2 typed mapping). The schema itself is created by the Alembic migrations.
 
 Main database: tenants, api_keys, consents, subjects, templates (ciphertext only), subject_refs (hashes of pairwise
-refs), lockouts, audit_events + audit_head, store_meta, subject_attributes (ciphertext only), idempotency_records.
+refs), lockouts, audit_events + audit_head, store_meta, subject_attributes (ciphertext only), idempotency_records,
+search_codes (ciphertext only), pending_key_destructions.
 The per-subject wrapped data keys are NOT here: they live in the separate keystore (see
 :mod:`palmid.storage.keystore`), so a backup of this database cannot be decrypted for a person once their data key
 is destroyed.
@@ -180,4 +181,26 @@ class IdempotencyRecordRow(Base):
     key_sha256: Mapped[str] = mapped_column(String(64))
     request_sha256: Mapped[str] = mapped_column(String(64))
     response: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SearchCodeRow(Base):
+    """A template's identification-index code, opaque to storage: AES-256-GCM under the subject's data key, bound to
+    subject id, purpose and ``code_format`` (the caller's label of the code's format). Erased with the template."""
+
+    __tablename__ = "search_codes"
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("templates.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    code_format: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PendingKeyDestructionRow(Base):
+    """A data key the erasure transaction decided to destroy; the row goes once the keystore deleted the key."""
+
+    __tablename__ = "pending_key_destructions"
+    subject_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,9 +1,8 @@
-"""Pairwise refs in the store (lookup by SHA-256 of the ref) and the keystore's orphan sweep."""
+"""Pairwise refs in the store (lookup by SHA-256 of the ref)."""
 
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
 
 from sqlalchemy import select
 
@@ -46,16 +45,3 @@ def resolve_ref(deps: SubjectDeps, *, subject_ref: str, tenant_id: str) -> str:
     if not hmac.compare_digest(expected, subject_ref):
         raise NotFoundError("unknown subject")
     return subject_id
-
-
-def destroy_orphan_keys(deps: SubjectDeps, *, cutoff: datetime, batch_size: int) -> int:
-    """Destroy keystore keys created before ``cutoff`` whose subject no longer exists (interrupted enrollment or
-    erasure)."""
-    candidates = deps.keystore.subject_ids_created_before(cutoff=cutoff)
-    orphans: list[str] = []
-    for start in range(0, len(candidates), batch_size):
-        chunk = candidates[start : start + batch_size]
-        with deps.read() as session:
-            alive = set(session.scalars(select(SubjectRow.id).where(SubjectRow.id.in_(chunk))))
-        orphans.extend(subject_id for subject_id in chunk if subject_id not in alive)
-    return deps.keystore.destroy(subject_ids=orphans)

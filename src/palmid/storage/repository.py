@@ -8,12 +8,12 @@ crypto-shredding and :mod:`palmid.storage.keyring` for how keys are created and 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from types import TracebackType
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,7 +22,7 @@ from palmid.errors import ConflictError, NotFoundError, StorageError, Validation
 from palmid.privacy.audit import AuditVerification, append_event, verify_chain
 from palmid.privacy.consent import MAX_CONSENT_AGE, ConsentInput
 from palmid.privacy.receipts import ErasureReceipt
-from palmid.storage import lockout, pairwise, purposes, subjects
+from palmid.storage import key_sweep, lockout, pairwise, purposes, subjects, template_reads
 from palmid.storage.apikeys import check_key, find_key, insert_key, key_id_of, list_key_infos, parse_scopes
 from palmid.storage.crypto import KeyProvider
 from palmid.storage.db import (
@@ -34,7 +34,7 @@ from palmid.storage.db import (
 )
 from palmid.storage.keyring import Keyring, open_keyring
 from palmid.storage.keystore import KEYSTORE_FILENAME, Keystore
-from palmid.storage.models import ApiKeyRow, SubjectRow, TenantRow
+from palmid.storage.models import ApiKeyRow, TenantRow
 from palmid.storage.records import (
     ApiKeyInfo,
     EnrolledSubject,
@@ -45,9 +45,8 @@ from palmid.storage.records import (
     SubjectExport,
     Tenant,
 )
+from palmid.storage.search_codes import SearchCodeStore
 
-#: Keys younger than this are never swept as orphans (an enrollment may be in flight in another process).
-ORPHAN_KEY_GRACE = timedelta(minutes=10)
 TEMPLATE_BATCH = 500
 
 
@@ -238,10 +237,12 @@ class Store:
         template: bytes,
         consent_id: str | None = None,
         consent: ConsentInput | None = None,
+        search_code: bytes | None = None,
+        search_code_format: str | None = None,
     ) -> EnrolledSubject:
-        """ONE transaction: subject + encrypted template + pairwise ref + audit event ("enroll"), linked to a
-        consent recorded by :meth:`record_consent` (``consent_id``: same tenant, unused, younger than 24 h; else
-        ConsentError consent_invalid) or recorded in the same transaction (``consent``). Exactly one of the two."""
+        """ONE transaction: subject + encrypted template (+ search code: opaque, sealed; with its format label) + ref
+        + audit event ("enroll"), linked to a consent recorded by :meth:`record_consent` (``consent_id``: same tenant,
+        unused, < 24 h old; else ConsentError consent_invalid) or recorded here (``consent``). Exactly one."""
         return subjects.enroll(
             self._subject_deps(),
             tenant_id=tenant_id,
@@ -249,6 +250,8 @@ class Store:
             now=self._now(),
             consent=consent,
             consent_id=consent_id,
+            search_code=search_code,
+            search_code_format=search_code_format,
         )
 
     def delete_unused_consents(self) -> int:
@@ -257,15 +260,18 @@ class Store:
 
     def iter_templates(self) -> Iterator[tuple[str, bytes]]:
         """(subject_id, decrypted template) for every enrolled subject (index rebuild). CryptoError fails closed."""
-        return subjects.iter_templates(self._subject_deps(), batch_size=TEMPLATE_BATCH)
+        return template_reads.iter_templates(self._subject_deps(), batch_size=TEMPLATE_BATCH)
+
+    def load_templates(self, *, subject_ids: Sequence[str]) -> dict[str, bytes]:
+        """Decrypted templates of those subjects still enrolled (batch; unknown or erased ids are absent)."""
+        return template_reads.load_templates(self._subject_deps(), subject_ids=subject_ids)
 
     def load_template(self, *, subject_id: str) -> bytes:
         """The subject's decrypted template; NotFoundError if unknown, CryptoError if its key is gone."""
-        return subjects.load_template(self._subject_deps(), subject_id=subject_id)
+        return template_reads.load_template(self._subject_deps(), subject_id=subject_id)
 
     def count_subjects(self) -> int:
-        with self._read() as session:
-            return int(session.scalar(select(func.count()).select_from(SubjectRow)) or 0)
+        return subjects.count(self._subject_deps())
 
     def ref_for(self, *, subject_id: str, tenant_id: str) -> str:
         """Pairwise ref of the subject for the tenant (stable; recorded so :meth:`resolve_ref` finds it)."""
@@ -288,26 +294,20 @@ class Store:
         """Erase (with receipts and audit events) everyone past the retention schedule: the consent's term or
         ``retention.max_idle_days`` without interaction, whichever comes first (BIPA 15(a)). The service must
         drop the returned subject ids from its index. At most ``limit`` people per call."""
-        erased: list[RetentionErasure] = []
-        for subject_id, tenant_id in subjects.due_for_erasure(self._subject_deps(), now=self._now(), limit=limit):
-            with suppress(NotFoundError):  # erased concurrently
-                receipt = self.erase_subject(subject_id=subject_id, tenant_id=tenant_id)
-                erased.append(RetentionErasure(subject_id=subject_id, receipt=receipt))
-        return erased
+        return subjects.erase_due(self._subject_deps(), now=self._now(), limit=limit)
 
     def touch_subject(self, *, subject_id: str) -> None:
         """Record an interaction (``last_interaction_at``, for the retention schedule)."""
-        with self._write() as session:
-            subject = session.get(SubjectRow, subject_id)
-            if subject is None:
-                raise NotFoundError("unknown subject")
-            subject.last_interaction_at = self._now()
+        subjects.touch(self._subject_deps(), subject_id=subject_id, now=self._now())
 
-    def destroy_orphan_keys(self) -> int:
-        """Destroy keystore keys (older than the grace period) whose subject no longer exists."""
-        return pairwise.destroy_orphan_keys(
-            self._subject_deps(), cutoff=self._now() - ORPHAN_KEY_GRACE, batch_size=TEMPLATE_BATCH
-        )
+    def destroy_orphan_keys(self, *, full: bool = False) -> int:
+        """Destroy keys of interrupted erasures and orphan keys created since the last sweep (see key_sweep)."""
+        return key_sweep.destroy_orphan_keys(self._subject_deps(), now=self._now(), full=full)
+
+    @property
+    def search_codes(self) -> SearchCodeStore:
+        """Each palm's sealed identification-index code (read at the rebuild, backfilled when missing or stale)."""
+        return SearchCodeStore(deps=self._subject_deps(), now=self._now, batch_size=TEMPLATE_BATCH)
 
     # purposes (issue 8): encrypted attributes, idempotency, transparency counts
     def link_attributes(
@@ -395,13 +395,9 @@ class Store:
     def append_audit(self, *, event: str, tenant_id: str | None, subject_ref_hash: str | None, detail: str) -> None:
         """Append one event (short slug; detail <= 500 chars, never biometric data or scores)."""
         with self._write() as session:
+            now = self._now()
             append_event(
-                session,
-                event=event,
-                tenant_id=tenant_id,
-                subject_ref_hash=subject_ref_hash,
-                detail=detail,
-                now=self._now(),
+                session, event=event, tenant_id=tenant_id, subject_ref_hash=subject_ref_hash, detail=detail, now=now
             )
 
     def verify_audit(self) -> AuditVerification:

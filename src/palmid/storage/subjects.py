@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,20 +17,25 @@ from palmid.privacy.audit import append_event
 from palmid.privacy.consent import MAX_CONSENT_AGE, ConsentInput, consent_record_sha256
 from palmid.privacy.receipts import ErasureReceipt
 from palmid.privacy.refs import compute_ref, hash_ref
-from palmid.storage.crypto import PURPOSE_TEMPLATE, new_data_key, seal, unseal
+from palmid.storage.crypto import PURPOSE_TEMPLATE, new_data_key, seal, search_code_purpose
 from palmid.storage.keyring import Keyring
 from palmid.storage.keystore import Keystore
 from palmid.storage.models import (
     AuditEventRow,
     ConsentRow,
     LockoutRow,
+    PendingKeyDestructionRow,
+    SearchCodeRow,
     SubjectAttributeRow,
     SubjectRefRow,
     SubjectRow,
     TemplateRow,
     TenantRow,
 )
-from palmid.storage.records import ConsentRecord, EnrolledSubject, SubjectEvent, SubjectExport
+from palmid.storage.records import ConsentRecord, EnrolledSubject, RetentionErasure, SubjectEvent, SubjectExport
+
+#: Longest accepted search-code format label (the ``search_codes.code_format`` column).
+MAX_CODE_FORMAT_CHARS = 64
 
 
 class SessionOpener(Protocol):
@@ -50,7 +54,8 @@ class SubjectDeps:
     max_idle_days: int
 
 
-def _key_context(subject_id: str) -> bytes:
+def data_key_context(subject_id: str) -> bytes:
+    """What a subject's wrapped data key is bound to (unwrapping it for another subject fails)."""
     return f"palmid-dek|{subject_id}".encode()
 
 
@@ -58,7 +63,7 @@ def data_key_for(deps: SubjectDeps, *, subject_id: str, wrapped: bytes | None) -
     """Unwrap the subject's data key; CryptoError(key_unavailable) when it was destroyed."""
     if wrapped is None:
         raise CryptoError("no data key for this subject (erased?)", code="key_unavailable")
-    return deps.keyring.key_provider.unwrap_key(wrapped=wrapped, context=_key_context(subject_id))
+    return deps.keyring.key_provider.unwrap_key(wrapped=wrapped, context=data_key_context(subject_id))
 
 
 def consent_row(
@@ -117,6 +122,8 @@ def enroll(
     now: datetime,
     consent: ConsentInput | None,
     consent_id: str | None,
+    search_code: bytes | None = None,
+    search_code_format: str | None = None,
 ) -> EnrolledSubject:
     """Write (consent +) subject + encrypted template + pairwise ref + audit event in ONE transaction.
 
@@ -127,11 +134,15 @@ def enroll(
     """
     if not template:
         raise ValidationFailed("empty template")
+    if (search_code is None) != (search_code_format is None) or search_code == b"" or search_code_format == "":
+        raise ValidationFailed("give both search_code and search_code_format (non-empty), or neither")
+    if search_code_format is not None and len(search_code_format) > MAX_CODE_FORMAT_CHARS:
+        raise ValidationFailed(f"search_code_format is longer than {MAX_CODE_FORMAT_CHARS} characters")
     if (consent is None) == (consent_id is None):
         raise ValidationFailed("give exactly one of consent or consent_id")
     subject_id = uuid.uuid4().hex
     data_key = new_data_key()
-    wrapped = deps.keyring.key_provider.wrap_key(data_key=data_key, context=_key_context(subject_id))
+    wrapped = deps.keyring.key_provider.wrap_key(data_key=data_key, context=data_key_context(subject_id))
     deps.keystore.put(
         subject_id=subject_id, wrapped_key=wrapped, master_key_id=deps.keyring.key_provider.key_id, created_at=now
     )
@@ -163,7 +174,20 @@ def enroll(
             )
             session.flush()
             sealed = seal(data_key=data_key, plaintext=template, subject_id=subject_id, purpose=PURPOSE_TEMPLATE)
-            session.add(TemplateRow(subject_id=subject_id, ciphertext=sealed, created_at=now))
+            template_row = TemplateRow(subject_id=subject_id, ciphertext=sealed, created_at=now)
+            session.add(template_row)
+            session.flush()
+            if search_code is not None and search_code_format is not None:
+                session.add(
+                    sealed_search_code(
+                        data_key=data_key,
+                        template_id=template_row.id,
+                        subject_id=subject_id,
+                        code=search_code,
+                        code_format=search_code_format,
+                        now=now,
+                    )
+                )
             session.add(SubjectRefRow(tenant_id=tenant_id, ref_sha256=hash_ref(ref), subject_id=subject_id))
             session.flush()
             append_event(
@@ -181,6 +205,17 @@ def enroll(
     return EnrolledSubject(subject_id=subject_id, subject_ref=ref)
 
 
+def sealed_search_code(
+    *, data_key: bytes, template_id: int, subject_id: str, code: bytes, code_format: str, now: datetime
+) -> SearchCodeRow:
+    """The row of a search code sealed under the subject's data key (purpose bound to ``code_format``)."""
+    purpose = search_code_purpose(code_format)
+    sealed = seal(data_key=data_key, plaintext=code, subject_id=subject_id, purpose=purpose)
+    return SearchCodeRow(
+        template_id=template_id, subject_id=subject_id, code_format=code_format, ciphertext=sealed, created_at=now
+    )
+
+
 def delete_unused_consents(deps: SubjectDeps, *, older_than: datetime) -> int:
     """Delete consent records never followed by an enrollment (they hold no biometric data)."""
     with deps.write() as session:
@@ -191,36 +226,29 @@ def delete_unused_consents(deps: SubjectDeps, *, older_than: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def iter_templates(deps: SubjectDeps, *, batch_size: int) -> Iterator[tuple[str, bytes]]:
-    """Decrypt every template in id order, ``batch_size`` rows per query (no session is held while yielding)."""
-    last_id = 0
-    while True:
-        with deps.read() as session:
-            rows = session.execute(
-                select(TemplateRow.id, TemplateRow.subject_id, TemplateRow.ciphertext)
-                .where(TemplateRow.id > last_id)
-                .order_by(TemplateRow.id)
-                .limit(batch_size)
-            ).all()
-        if not rows:
-            return
-        keys = deps.keystore.get_many(subject_ids={row.subject_id for row in rows})
-        for row_id, subject_id, sealed in rows:
-            data_key = data_key_for(deps, subject_id=subject_id, wrapped=keys.get(subject_id))
-            yield subject_id, unseal(data_key=data_key, sealed=sealed, subject_id=subject_id, purpose=PURPOSE_TEMPLATE)
-            last_id = row_id
-
-
-def load_template(deps: SubjectDeps, *, subject_id: str) -> bytes:
+def count(deps: SubjectDeps) -> int:
+    """How many subjects are enrolled."""
     with deps.read() as session:
-        sealed = session.scalar(
-            select(TemplateRow.ciphertext).where(TemplateRow.subject_id == subject_id).order_by(TemplateRow.id)
-        )
-    if sealed is None:
-        raise NotFoundError("unknown subject")
-    keys = deps.keystore.get_many(subject_ids=[subject_id])
-    data_key = data_key_for(deps, subject_id=subject_id, wrapped=keys.get(subject_id))
-    return unseal(data_key=data_key, sealed=sealed, subject_id=subject_id, purpose=PURPOSE_TEMPLATE)
+        return int(session.scalar(select(func.count()).select_from(SubjectRow)) or 0)
+
+
+def touch(deps: SubjectDeps, *, subject_id: str, now: datetime) -> None:
+    """Record an interaction (``last_interaction_at``, for the retention schedule); NotFoundError if unknown."""
+    with deps.write() as session:
+        subject = session.get(SubjectRow, subject_id)
+        if subject is None:
+            raise NotFoundError("unknown subject")
+        subject.last_interaction_at = now
+
+
+def erase_due(deps: SubjectDeps, *, now: datetime, limit: int) -> list[RetentionErasure]:
+    """Erase (receipts, audit events, crypto-shredding) at most ``limit`` people past their retention schedule."""
+    erased: list[RetentionErasure] = []
+    for subject_id, tenant_id in due_for_erasure(deps, now=now, limit=limit):
+        with suppress(NotFoundError):  # erased concurrently
+            receipt = erase(deps, subject_id=subject_id, tenant_id=tenant_id, now=now)
+            erased.append(RetentionErasure(subject_id=subject_id, receipt=receipt))
+    return erased
 
 
 def erase(deps: SubjectDeps, *, subject_id: str, tenant_id: str, now: datetime) -> ErasureReceipt:
@@ -251,7 +279,10 @@ def erase(deps: SubjectDeps, *, subject_id: str, tenant_id: str, now: datetime) 
         n_attributes = _count(session, SubjectAttributeRow.subject_id == subject_id, SubjectAttributeRow)
         session.execute(delete(LockoutRow).where(LockoutRow.subject_id == subject_id))
         session.execute(delete(SubjectAttributeRow).where(SubjectAttributeRow.subject_id == subject_id))
+        session.execute(delete(SearchCodeRow).where(SearchCodeRow.subject_id == subject_id))
         session.execute(delete(TemplateRow).where(TemplateRow.subject_id == subject_id))
+        if session.get(PendingKeyDestructionRow, subject_id) is None:  # repaired at open if the key outlives us
+            session.add(PendingKeyDestructionRow(subject_id=subject_id, created_at=now))
         session.execute(delete(SubjectRefRow).where(SubjectRefRow.subject_id == subject_id))
         session.execute(delete(SubjectRow).where(SubjectRow.id == subject_id))
         session.execute(delete(ConsentRow).where(ConsentRow.id == consent.id))
@@ -264,6 +295,8 @@ def erase(deps: SubjectDeps, *, subject_id: str, tenant_id: str, now: datetime) 
             now=now,
         )
     destroyed_keys = deps.keystore.destroy(subject_ids=[subject_id])
+    with deps.write() as session:
+        session.execute(delete(PendingKeyDestructionRow).where(PendingKeyDestructionRow.subject_id == subject_id))
     destroyed = (
         f"data_key:{destroyed_keys}",
         f"templates:{n_templates}",

@@ -27,6 +27,7 @@ from palmid.service.deps import SCOPE_ENROLL, Context, ServiceContext, require_s
 from palmid.service.errors import EnrollmentImagesRejected
 from palmid.service.routes.common import ERROR_RESPONSES, IMAGE_PROPERTY, multipart_body
 from palmid.service.schemas import ConsentRequest, EnrollmentResponse, ImageIssue
+from palmid.service.search_codes import search_code_for
 from palmid.service.uploads import UploadLimits, read_multipart
 from palmid.storage.records import EnrolledSubject, Tenant
 from palmid.templates.template import Template
@@ -159,8 +160,13 @@ def store_if_new(context: ServiceContext, *, tenant: Tenant, consent_id: str, te
         if context.matcher.identify(template) is not None:
             context.metrics.count_decision(operation="enroll", outcome="already_enrolled")
             raise ConflictError("this palm is already enrolled", code="already_enrolled")
+        code = search_code_for(context.matcher, template)  # stored with the template: start-up reads only codes
         enrolled = context.store.enroll_subject(
-            tenant_id=tenant.tenant_id, consent_id=consent_id, template=template.to_bytes()
+            tenant_id=tenant.tenant_id,
+            consent_id=consent_id,
+            template=template.to_bytes(),
+            search_code=None if code is None else code.code,
+            search_code_format=None if code is None else code.code_format,
         )
         context.matcher.add(enrolled.subject_id, template)
     log.info("enrollment stored", extra={"tenant_id": tenant.tenant_id})
