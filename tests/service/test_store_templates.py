@@ -15,16 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from service_doubles import DoubleRecognizer, photo
 from service_fixtures import ALL_SCOPES, Merchant, backend_settings
 from service_helpers import make_client
 
 import palmid.service.app as service_app
 from palmid.config import Settings
+from palmid.errors import ConfigError
 from palmid.features.registry import DEFAULT_EXTRACTOR, get_extractor
 from palmid.index.base import Index
 from palmid.index.engine import EngineMatcher
 from palmid.index.fast import FastIndex
+from palmid.index.profiles import SEARCH_PROFILES
 from palmid.privacy.consent import build_consent
 from palmid.service.app import close_app, create_app
 from palmid.service.engine import Recognizer
@@ -143,8 +146,8 @@ def test_service_index_holds_codes_only_and_forgets_erased_palms(
     built: list[Index[Template]] = []
     original = service_app.default_index
 
-    def recording(recognizer: Recognizer, *, store: Store) -> Index[Template]:
-        built.append(original(recognizer, store=store))
+    def recording(recognizer: Recognizer, *, store: Store, profile: str) -> Index[Template]:
+        built.append(original(recognizer, store=store, profile=profile))
         return built[-1]
 
     monkeypatch.setattr(service_app, "default_index", recording)
@@ -177,6 +180,20 @@ def test_service_index_holds_codes_only_and_forgets_erased_palms(
             assert shop.verify(photo("alice", 8), ref).status_code == 404
     finally:
         close_app(app)
+
+
+def test_index_profile_setting_chooses_the_search_stages(store: Store) -> None:
+    recognizer = EngineDoubleRecognizer()
+    accurate = service_app.default_index(recognizer, store=store, profile="accurate")
+    fast = service_app.default_index(recognizer, store=store, profile="fast")
+    assert isinstance(accurate, FastIndex) and isinstance(fast, FastIndex)
+    assert accurate.profile.head_bytes == EngineMatcher().head_bytes == 256
+    assert fast.profile == SEARCH_PROFILES["fast"]
+    assert fast.profile.prefilter_k < accurate.profile.prefilter_k
+    with pytest.raises(ConfigError):
+        service_app.default_index(recognizer, store=store, profile="reckless")
+    with pytest.raises(ValidationError):
+        Settings(index_profile="reckless")  # type: ignore[arg-type]
 
 
 def test_rebuild_progress_logs_every_n_palms_with_a_rate(caplog: pytest.LogCaptureFixture) -> None:

@@ -28,7 +28,8 @@ from palmid.index.base import SearchHit
 from palmid.index.benchdata import BenchSplit, BenchTemplates, split_palms
 from palmid.index.decision import IdentificationPolicy, identification_threshold
 from palmid.index.engine import HEAD_BYTES, EngineMatcher, engine_threshold
-from palmid.index.fast import DEFAULT_ALIGNED_PREFILTER_K, DEFAULT_PREFILTER_K, DEFAULT_RERANK_K, FastIndex
+from palmid.index.fast import FastIndex
+from palmid.index.profiles import DEFAULT_ALIGNED_PREFILTER_K, DEFAULT_PREFILTER_K, DEFAULT_RERANK_K
 from palmid.index.realism import RealismReport, compare_realism
 from palmid.templates.template import Template
 

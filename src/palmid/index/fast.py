@@ -46,15 +46,14 @@ from palmid.index.base import (
     top_hits,
 )
 from palmid.index.hamming import MAX_SCAN_THREADS, hamming_scan, min_hamming, min_hamming_of_rows, scan_rows, smallest
+from palmid.index.profiles import (
+    DEFAULT_ALIGNED_PREFILTER_K,
+    DEFAULT_PREFILTER_K,
+    DEFAULT_RERANK_K,
+    SearchProfile,
+)
 
 T = TypeVar("T")
-
-DEFAULT_PREFILTER_K = 16_384
-"""Rows the exhaustive head pass keeps (1.6% of a million; 1M-palm Tongji runs: twice as many found no more mates)."""
-DEFAULT_ALIGNED_PREFILTER_K = 1024
-"""Rows the half aligned code keeps for the whole aligned code."""
-DEFAULT_RERANK_K = 16
-"""Candidates compared in full (1M-palm Tongji runs: a mate that survives the head pass is in the best 8)."""
 
 _GROWTH = 1.5
 _MIN_CAPACITY = 1024
@@ -113,6 +112,30 @@ class FastIndex(Generic[T]):
         self._aligned = np.zeros((0, self._aligned_bytes), dtype=np.uint8)
         self._ids: list[str] = []
         self._row_of: dict[str, int] = {}
+
+    @classmethod
+    def with_profile(
+        cls, profile: SearchProfile, *, matcher: Matcher[T], templates: TemplateSource[T] | None = None
+    ) -> FastIndex[T]:
+        """An index running ``profile``'s stages (one of :data:`SEARCH_PROFILES` or a custom one)."""
+        return cls(
+            matcher=matcher,
+            templates=templates,
+            head_bytes=profile.head_bytes,
+            prefilter_k=profile.prefilter_k,
+            aligned_prefilter_k=profile.aligned_prefilter_k,
+            rerank_k=profile.rerank_k,
+        )
+
+    @property
+    def profile(self) -> SearchProfile:
+        """The stages this index runs."""
+        return SearchProfile(
+            head_bytes=self._head_bytes,
+            prefilter_k=self._prefilter_k,
+            aligned_prefilter_k=self._aligned_prefilter_k,
+            rerank_k=self._rerank_k,
+        )
 
     # ----------------------------------------------------------------------------------------------- writing
     def add(self, subject_id: str, template: T) -> None:

@@ -23,8 +23,10 @@ from fastapi import FastAPI
 from palmid import __version__
 from palmid.config import Settings
 from palmid.detect.palm import RoiMethod
+from palmid.errors import ConfigError
 from palmid.index.base import Index
 from palmid.index.fast import FastIndex
+from palmid.index.profiles import SEARCH_PROFILES
 from palmid.kiosk import mount_kiosk
 from palmid.service.deps import ServiceContext
 from palmid.service.docs import mount_docs
@@ -81,7 +83,9 @@ def create_app(
         matcher = Matcher(
             recognizer=engine,
             policy=DecisionPolicy.from_settings(settings),
-            index=index if index is not None else default_index(engine, store=active_store),
+            index=index
+            if index is not None
+            else default_index(engine, store=active_store, profile=settings.index_profile),
         )
         rebuild_from_store(matcher, active_store)  # logs progress and the rate
     except BaseException:
@@ -163,8 +167,12 @@ def close_app(app: FastAPI) -> None:
         context.store.close()
 
 
-def default_index(recognizer: Recognizer, *, store: TemplateStore) -> Index[Template]:
+def default_index(recognizer: Recognizer, *, store: TemplateStore, profile: str = "accurate") -> Index[Template]:
     """The identification index for the engine's templates: exact Hamming shortlist over compact codes kept in
     memory, then full comparison of the best candidates, whose templates are read and decrypted from ``store`` per
-    search (:class:`~palmid.service.store_index.StoreTemplates`: no template is held in memory)."""
-    return FastIndex(matcher=recognizer.index_matcher(), templates=StoreTemplates(store=store))
+    search (:class:`~palmid.service.store_index.StoreTemplates`: no template is held in memory). ``profile`` names
+    one of :data:`~palmid.index.fast.SEARCH_PROFILES` (``Settings.index_profile``)."""
+    chosen = SEARCH_PROFILES.get(profile)
+    if chosen is None:
+        raise ConfigError(f"unknown index profile {profile!r}", code="config_invalid")
+    return FastIndex.with_profile(chosen, matcher=recognizer.index_matcher(), templates=StoreTemplates(store=store))
