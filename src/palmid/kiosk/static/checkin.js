@@ -39,65 +39,26 @@
     Kiosk.loadGuidance();
   }
 
-  async function scan() {
-    window.clearTimeout(resultTimer);
-    Kiosk.show("scan");
-    Kiosk.say(guidance, 'Hold your open hand flat inside the outline, then press "Take photo".', false);
-    takeButton.disabled = true;
-    try {
-      await camera.start();
-    } catch (err) {
-      camera.stop();
-      notRecognised(Kiosk.cameraProblem(err));
-      return;
-    }
-    takeButton.disabled = false;
-    takeButton.focus();
-  }
-
   function notRecognised(text) {
     camera.stop();
     document.getElementById("nr-text").textContent = text;
     showResult("not-recognised");
   }
 
-  async function takePhoto() {
-    takeButton.disabled = true;
-    let photo;
-    try {
-      photo = await camera.capture();
-    } catch (err) {
-      Kiosk.say(guidance, "The photo could not be taken. Please try again.", true);
-      takeButton.disabled = false;
-      return;
-    }
-    Kiosk.show("sending");
-    const form = new FormData();
-    form.append("image", photo, "palm.jpg");
-    addPurpose(form);
-    photo = null;
-    const result = await Kiosk.api("POST", "identifications", form);
-    if (result.ok && result.data && result.data.matched === true) {
-      camera.stop();
+  const { scan, takePhoto } = Kiosk.palmScan({
+    camera,
+    guidance,
+    takeButton,
+    noMatchText: "We could not recognise this palm.",
+    beforeScan: () => window.clearTimeout(resultTimer),
+    extendForm: addPurpose,
+    onMatch: (data) => {
       document.getElementById("welcome-title").textContent = modeInfo.title;
-      document.getElementById("welcome-text").textContent = welcomeText(result.data);
+      document.getElementById("welcome-text").textContent = welcomeText(data);
       showResult("welcome");
-      return;
-    }
-    if (result.ok) {
-      notRecognised("We could not recognise this palm.");
-      return;
-    }
-    if (result.status === 422) {
-      // A quality problem: stay on the camera and guide the person.
-      Kiosk.show("scan");
-      Kiosk.say(guidance, Kiosk.explain(result), true);
-      takeButton.disabled = false;
-      takeButton.focus();
-      return;
-    }
-    notRecognised(Kiosk.explain(result));
-  }
+    },
+    onFailure: notRecognised,
+  });
 
   document.getElementById("start-scan").addEventListener("click", scan);
   document.getElementById("retry").addEventListener("click", scan);

@@ -188,6 +188,64 @@ const Kiosk = (() => {
     arm();
   }
 
+  /* One palm photo -> POST /v1/identifications, shared by check-in and my data. A quality problem (422) keeps the
+     camera open with guidance; a match calls onMatch(data); anything else calls onFailure(text). */
+  function palmScan({ camera, guidance, takeButton, noMatchText, beforeScan, extendForm, onMatch, onFailure }) {
+    async function scan() {
+      if (beforeScan) beforeScan();
+      show("scan");
+      say(guidance, 'Hold your open hand flat inside the outline, then press "Take photo".', false);
+      takeButton.disabled = true;
+      try {
+        await camera.start();
+      } catch (err) {
+        camera.stop();
+        onFailure(cameraProblem(err));
+        return;
+      }
+      takeButton.disabled = false;
+      takeButton.focus();
+    }
+
+    async function takePhoto() {
+      takeButton.disabled = true;
+      let photo;
+      try {
+        photo = await camera.capture();
+      } catch (err) {
+        say(guidance, "The photo could not be taken. Please try again.", true);
+        takeButton.disabled = false;
+        return;
+      }
+      show("sending");
+      const form = new FormData();
+      form.append("image", photo, "palm.jpg");
+      if (extendForm) extendForm(form);
+      photo = null;
+      const result = await api("POST", "identifications", form);
+      if (result.ok && result.data && result.data.matched === true) {
+        camera.stop();
+        await onMatch(result.data);
+        return;
+      }
+      if (result.ok) {
+        onFailure(noMatchText);
+        return;
+      }
+      if (result.status === 422) {
+        // A quality problem: stay on the camera and guide the person.
+        show("scan");
+        say(guidance, explain(result), true);
+        takeButton.disabled = false;
+        takeButton.focus();
+        return;
+      }
+      onFailure(explain(result));
+    }
+
+    return { scan, takePhoto };
+  }
+
   /* Pages that call the API refuse to start until the operator has stored a merchant key on this device. */
   function requireSetup() {
     if (apiKey()) return true;
@@ -209,6 +267,7 @@ const Kiosk = (() => {
     say,
     Camera,
     cameraProblem,
+    palmScan,
     idleReset,
     requireSetup,
   };

@@ -117,22 +117,6 @@
     Kiosk.loadGuidance();
   }
 
-  async function scan() {
-    subjectRef = null;
-    Kiosk.show("scan");
-    Kiosk.say(guidance, 'Hold your open hand flat inside the outline, then press "Take photo".', false);
-    takeButton.disabled = true;
-    try {
-      await camera.start();
-    } catch (err) {
-      camera.stop();
-      notFound(Kiosk.cameraProblem(err));
-      return;
-    }
-    takeButton.disabled = false;
-    takeButton.focus();
-  }
-
   function notFound(text) {
     camera.stop();
     document.getElementById("nf-text").textContent = text;
@@ -156,39 +140,24 @@
     Kiosk.show("stored");
   }
 
-  async function takePhoto() {
-    takeButton.disabled = true;
-    let photo;
-    try {
-      photo = await camera.capture();
-    } catch (err) {
-      Kiosk.say(guidance, "The photo could not be taken. Please try again.", true);
-      takeButton.disabled = false;
-      return;
-    }
-    Kiosk.show("sending");
-    const form = new FormData();
-    form.append("image", photo, "palm.jpg");
-    photo = null;
-    const result = await Kiosk.api("POST", "identifications", form);
-    if (result.ok && result.data && result.data.matched === true && result.data.subject_ref) {
-      camera.stop();
-      await showStored(result.data.subject_ref);
-      return;
-    }
-    if (result.ok) {
-      notFound("We could not find an enrolled palm matching this one.");
-      return;
-    }
-    if (result.status === 422) {
-      Kiosk.show("scan");
-      Kiosk.say(guidance, Kiosk.explain(result), true);
-      takeButton.disabled = false;
-      takeButton.focus();
-      return;
-    }
-    notFound(Kiosk.explain(result));
-  }
+  const NO_MATCH = "We could not find an enrolled palm matching this one.";
+  const { scan, takePhoto } = Kiosk.palmScan({
+    camera,
+    guidance,
+    takeButton,
+    noMatchText: NO_MATCH,
+    beforeScan: () => {
+      subjectRef = null;
+    },
+    onMatch: async (data) => {
+      if (!data.subject_ref) {
+        notFound(NO_MATCH);
+        return;
+      }
+      await showStored(data.subject_ref);
+    },
+    onFailure: notFound,
+  });
 
   async function erase() {
     if (!subjectRef) return;
