@@ -7,9 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from itertools import pairwise
 
-import faiss
 import numpy as np
 from numpy.typing import NDArray
+
+from palmid.templates.matching import hamming_distances
 
 __all__ = [
     "MAX_SCAN_THREADS",
@@ -33,25 +34,12 @@ _SAMPLE_STEP = 16
 
 def hamming_scan(query: NDArray[np.uint8], codes: NDArray[np.uint8], n: int, out: NDArray[np.int32]) -> None:
     """``out[i] = hamming(query, codes[i])`` for the first ``n`` rows (faiss popcount kernel, releases the GIL)."""
-    faiss.hammings(  # type: ignore[attr-defined]
-        faiss.swig_ptr(query), faiss.swig_ptr(codes), 1, n, codes.shape[1], faiss.swig_ptr(out)
-    )
+    hamming_distances(query[None, :], codes[:n], out=out[:n].reshape(1, n))
 
 
 def min_hamming(queries: NDArray[np.uint8], codes: NDArray[np.uint8]) -> NDArray[np.int32]:
     """``(len(codes),)`` smallest Hamming distance of each code row over the query rows (faiss popcount kernel)."""
-    codes = np.ascontiguousarray(codes)
-    distances = np.empty((len(queries), len(codes)), dtype=np.int32)
-    if len(codes):
-        faiss.hammings(  # type: ignore[attr-defined]
-            faiss.swig_ptr(queries),
-            faiss.swig_ptr(codes),
-            len(queries),
-            len(codes),
-            codes.shape[1],
-            faiss.swig_ptr(distances),
-        )
-    best: NDArray[np.int32] = distances.min(axis=0)
+    best: NDArray[np.int32] = hamming_distances(queries, codes).min(axis=0)
     return best
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from palmid.index.engine import EngineMatcher
+from palmid.templates.matching import hamming_distances
 from palmid.templates.template import Template
 
 __all__ = ["Distribution", "RealismReport", "compare_realism"]
@@ -93,10 +94,8 @@ def compare_realism(
 
 
 def _hamming(probes: NDArray[np.uint8], gallery: NDArray[np.uint8]) -> NDArray[np.float64]:
-    distances = np.empty((len(probes), len(gallery)), dtype=np.float64)
-    for i, code in enumerate(probes):
-        distances[i] = np.bitwise_count(gallery ^ code).sum(axis=1)
-    normalised: NDArray[np.float64] = (distances / (8 * gallery.shape[1])).ravel()
+    """All probe-gallery Hamming distances as fractions of the code's bits, flattened."""
+    normalised: NDArray[np.float64] = (hamming_distances(probes, gallery) / (8 * gallery.shape[1])).ravel()
     return normalised
 
 

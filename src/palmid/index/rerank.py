@@ -21,14 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
-import faiss
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
 from palmid.errors import TemplateError
 from palmid.features.layout import CodeLayout
-from palmid.templates.matching import block_window, code_bits
+from palmid.templates.matching import block_window, code_bits, hamming_distances
 
 __all__ = ["ProbeAlignments", "prepare_probe", "probe_similarities"]
 
@@ -273,15 +272,6 @@ def prepare_probe(samples: Sequence[bytes], layout: CodeLayout) -> ProbeAlignmen
     return ProbeAlignments(layout=layout, n_probe_samples=len(probe), codes=tuple(codes))
 
 
-def _hamming(a: NDArray[np.uint8], b: NDArray[np.uint8], out: NDArray[np.int32]) -> None:
-    """All-pairs Hamming distances ``(len(a), len(b))`` of byte codes of equal length, into ``out``."""
-    if out.shape != (len(a), len(b)) or not out.flags.c_contiguous:
-        raise ValueError("distance array has the wrong shape")
-    faiss.hammings(  # type: ignore[attr-defined]
-        faiss.swig_ptr(a), faiss.swig_ptr(b), len(a), len(b), a.shape[1], faiss.swig_ptr(out)
-    )
-
-
 def _best_per_sample(probe: ProbeAlignments, raw: NDArray[np.uint8]) -> NDArray[np.float32]:
     """``(reference samples,)``: the best score of any probe sample with each reference sample."""
     plan = _plan(probe.layout)
@@ -292,8 +282,8 @@ def _best_per_sample(probe: ProbeAlignments, raw: NDArray[np.uint8]) -> NDArray[
     for b, geometry in enumerate(plan.blocks):
         for k, (start, stop) in enumerate(plan.pair_slices):
             region = _gather(raw, geometry.regions[k], probe.layout)
-            _hamming(probe.codes[b][k], region, maps[b, start:stop].reshape(-1, n))
-            _hamming(geometry.masks[k], np.take(region, geometry.bands[k], axis=1), masks[b, k])
+            hamming_distances(probe.codes[b][k], region, out=maps[b, start:stop].reshape(-1, n))
+            hamming_distances(geometry.masks[k], np.take(region, geometry.bands[k], axis=1), out=masks[b, k])
     # twice the reference's set bits outside each window: |R| + |M| - d(R, M)
     outside = masks[:, :, -1:] + plan.mask_bits - masks[:, :, :-1]
     outside >>= 1

@@ -20,13 +20,13 @@ bit); a multi-sample probe gives the shifted codes of every sample.
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 from numpy.typing import NDArray
 
 from palmid.errors import TemplateError, TemplateVersionMismatch, ValidationFailed
 from palmid.features.layout import CodeLayout, split_sample
 from palmid.features.registry import layout_for
+from palmid.templates.matching import hamming_distances
 from palmid.templates.template import Template
 
 __all__ = [
@@ -192,19 +192,9 @@ def aligned_distances(probe_codes: NDArray[np.uint8], codes: NDArray[np.uint8]) 
         or not len(probe_codes)
     ):
         raise ValidationFailed("aligned codes must be uint8 arrays of 296 bytes per row", code="invalid_request")
-    queries = np.ascontiguousarray(probe_codes)
-    references = np.ascontiguousarray(codes)
-    distances = np.empty((len(queries), len(references)), dtype=np.int32)
-    if len(references):
-        faiss.hammings(  # type: ignore[attr-defined]
-            faiss.swig_ptr(queries),
-            faiss.swig_ptr(references),
-            len(queries),
-            len(references),
-            ALIGNED_CODE_BYTES,
-            faiss.swig_ptr(distances),
-        )
-    best: NDArray[np.int32] = distances.min(axis=0) if len(references) else np.zeros(0, dtype=np.int32)
+    best: NDArray[np.int32] = (
+        hamming_distances(probe_codes, codes).min(axis=0) if len(codes) else np.zeros(0, dtype=np.int32)
+    )
     return best
 
 

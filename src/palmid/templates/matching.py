@@ -20,7 +20,14 @@ from numpy.typing import NDArray
 from palmid.errors import TemplateError
 from palmid.features.layout import CodeLayout
 
-__all__ = ["best_alignment_similarity", "block_window", "code_bits", "probe_similarities", "signed_codes"]
+__all__ = [
+    "best_alignment_similarity",
+    "block_window",
+    "code_bits",
+    "hamming_distances",
+    "probe_similarities",
+    "signed_codes",
+]
 
 _ROW_BLOCK = 4096
 
@@ -57,14 +64,24 @@ def _packed_window(bits: NDArray[np.bool_], rotation: int, rows: slice, cols: sl
     return np.ascontiguousarray(np.packbits(window, axis=1))
 
 
-def _hamming(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> NDArray[np.int32]:
-    """All-pairs Hamming distances ``(len(a), len(b))`` of byte codes of equal length."""
-    distances = np.empty((len(a), len(b)), dtype=np.int32)
+def hamming_distances(
+    a: NDArray[np.uint8], b: NDArray[np.uint8], *, out: NDArray[np.int32] | None = None
+) -> NDArray[np.int32]:
+    """All-pairs Hamming distances ``(len(a), len(b))`` of byte codes of equal length (faiss popcount kernel, GIL
+    released), written into ``out`` when given (C-contiguous int32 of that shape). The one wrapper of the kernel:
+    the engine's matching, the 1:N re-ranker and the index's scans all call it."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or a.dtype != np.uint8 or b.dtype != np.uint8:
+        raise ValueError("Hamming distances need two uint8 code arrays of the same width")
+    if out is None:
+        out = np.empty((len(a), len(b)), dtype=np.int32)
+    elif out.shape != (len(a), len(b)) or out.dtype != np.int32 or not out.flags.c_contiguous:
+        raise ValueError("distance array has the wrong shape")
     if a.size and b.size:
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         faiss.hammings(  # type: ignore[attr-defined]
-            faiss.swig_ptr(a), faiss.swig_ptr(b), len(a), len(b), a.shape[1], faiss.swig_ptr(distances)
+            faiss.swig_ptr(a), faiss.swig_ptr(b), len(a), len(b), a.shape[1], faiss.swig_ptr(out)
         )
-    return distances
+    return out
 
 
 def best_alignment_similarity(a: NDArray[np.bool_], b: NDArray[np.bool_], layout: CodeLayout) -> NDArray[np.float32]:
@@ -93,7 +110,7 @@ def best_alignment_similarity(a: NDArray[np.bool_], b: NDArray[np.bool_], layout
                 packed_a = {rot: _packed_window(chunk, rot, rows_a, cols_a) for rot in rotations_a}
                 packed_b = {rot: _packed_window(b, rot, rows_b, cols_b) for rot in rotations_b}
                 for k, (rot_a, rot_b) in enumerate(pairs):
-                    distance = _hamming(packed_a[rot_a], packed_b[rot_b]).astype(np.float32)
+                    distance = hamming_distances(packed_a[rot_a], packed_b[rot_b]).astype(np.float32)
                     agree = 1.0 - distance / np.float32(n_bits)
                     np.maximum(block_best[k], agree, out=block_best[k])
             total += block_best
