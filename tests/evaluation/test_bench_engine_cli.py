@@ -15,7 +15,7 @@ def test_bench_engine_prints_figures(shared_data_dir: Path, monkeypatch: pytest.
     monkeypatch.setenv("PALMID_SHARED_DATA_DIR", str(shared_data_dir))
     result = CliRunner().invoke(app, ["bench", "engine", "--repeats", "3", "--gallery-size", "1000"])
     assert result.exit_code == 0, result.output
-    for figure in ("photo -> template", "ROI -> template", "coarse comparisons", "full comparisons"):
+    for figure in ("photo -> template", "ROI -> template", "index scan", "full comparisons"):
         assert figure in result.output
 
 

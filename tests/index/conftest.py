@@ -18,14 +18,15 @@ class ToyTemplate:
 
 
 class ToyMatcher:
-    """Coarse code = the raw bytes; full comparison = best agreement over byte shifts -1, 0, +1."""
+    """Scan code = the raw bytes; full comparison = best agreement over byte shifts -1, 0, +1. The probe's scan codes
+    are its code alone, or (``dense``) its code rolled by -1, 0, +1 bytes."""
 
     @property
     def code_bytes(self) -> int:
         return CODE_BYTES
 
     @property
-    def head_bytes(self) -> int:
+    def scan_bytes(self) -> int:
         return CODE_BYTES
 
     @property
@@ -36,14 +37,18 @@ class ToyMatcher:
     def aligned_head_bytes(self) -> int:
         return 0
 
-    def aligned_probe_codes(self, template: ToyTemplate) -> NDArray[np.uint8]:
+    def scan_probe_codes(self, template: ToyTemplate, *, dense: bool = False) -> NDArray[np.uint8]:
+        code = np.frombuffer(template.code, dtype=np.uint8)
+        return np.stack([np.roll(code, shift) for shift in ((-1, 0, 1) if dense else (0,))])
+
+    def aligned_probe_codes(self, template: ToyTemplate, *, rotated: bool = False) -> NDArray[np.uint8]:
         return np.zeros((0, 0), dtype=np.uint8)
 
-    def coarse_code(self, template: ToyTemplate) -> NDArray[np.uint8]:
+    def index_code(self, template: ToyTemplate) -> NDArray[np.uint8]:
         return np.frombuffer(template.code, dtype=np.uint8).copy()
 
-    def coarse_codes(self, templates: Sequence[ToyTemplate]) -> NDArray[np.uint8]:
-        return np.stack([self.coarse_code(t) for t in templates]) if templates else np.zeros((0, CODE_BYTES), np.uint8)
+    def index_codes(self, templates: Sequence[ToyTemplate]) -> NDArray[np.uint8]:
+        return np.stack([self.index_code(t) for t in templates]) if templates else np.zeros((0, CODE_BYTES), np.uint8)
 
     def compare(self, probe: ToyTemplate, reference: ToyTemplate) -> float:
         return float(self.compare_many(probe, [reference])[0])
@@ -64,8 +69,9 @@ class ToyMatcher:
 
 
 class AlignedToyMatcher(ToyMatcher):
-    """Index code = 16 head bytes (the raw code's first bytes, shift-sensitive) + the 64-byte code again as an
-    aligned code; the probe's aligned codes are its code rolled by -1, 0, +1 bytes (the full comparison's shifts)."""
+    """Index code = 16 scan bytes (the raw code's first bytes, shift-sensitive: the probe's scan code is its own
+    first 16 bytes) + the 64-byte code again as an aligned code; the probe's aligned codes are its code rolled by -1,
+    0, +1 bytes (the full comparison's shifts), and ``rotated`` adds rolls by -2 and +2."""
 
     head = 16
 
@@ -74,7 +80,7 @@ class AlignedToyMatcher(ToyMatcher):
         return self.head + CODE_BYTES
 
     @property
-    def head_bytes(self) -> int:
+    def scan_bytes(self) -> int:
         return self.head
 
     @property
@@ -85,13 +91,17 @@ class AlignedToyMatcher(ToyMatcher):
     def aligned_head_bytes(self) -> int:
         return CODE_BYTES // 2
 
-    def coarse_codes(self, templates: Sequence[ToyTemplate]) -> NDArray[np.uint8]:
-        raw = super().coarse_codes(templates)
+    def scan_probe_codes(self, template: ToyTemplate, *, dense: bool = False) -> NDArray[np.uint8]:
+        return np.frombuffer(template.code, dtype=np.uint8)[None, : self.head].copy()
+
+    def index_codes(self, templates: Sequence[ToyTemplate]) -> NDArray[np.uint8]:
+        raw = super().index_codes(templates)
         return np.concatenate([raw[:, : self.head], raw], axis=1)
 
-    def aligned_probe_codes(self, template: ToyTemplate) -> NDArray[np.uint8]:
+    def aligned_probe_codes(self, template: ToyTemplate, *, rotated: bool = False) -> NDArray[np.uint8]:
         code = np.frombuffer(template.code, dtype=np.uint8)
-        return np.stack([np.roll(code, shift) for shift in (-1, 0, 1)])
+        shifts = (-1, 0, 1, -2, 2) if rotated else (-1, 0, 1)
+        return np.stack([np.roll(code, shift) for shift in shifts])
 
 
 @pytest.fixture

@@ -50,13 +50,27 @@ def test_bench_search_prints_json_with_the_required_keys(tiny_dataset: Path, tmp
     assert 0.0 <= record["recall_top1"] <= 1.0
     assert record["recall_reference"] == "exhaustive_full"
     assert 0 < record["p50_ms"] <= record["p95_ms"] <= record["p99_ms"]
-    assert record["bytes_per_palm"] > 256  # at least the coarse code
+    assert record["bytes_per_palm"] > 392  # at least the index code
+    assert record["kernel"] in {"avx512", "portable"}
     assert record["realism"]["bit_bias_real"] >= 0
     assert (tmp_path / "cache").is_dir()  # the real-palm templates were cached
     again = CliRunner().invoke(app, [*args[:3], "3", *args[4:]])  # second run: from the cache, no distractors
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["distractors"] == 0
     assert json.loads(again.stdout)["realism"] is None
+
+
+def test_bench_search_takes_a_profile_and_refuses_bad_options(tiny_dataset: Path, tmp_path: Path) -> None:
+    args = ["bench", "search", "--gallery", "30", "--json", "--dataset", str(tiny_dataset), "--recall-queries", "2"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--enroll-samples", "2", "--queries", "4"]
+    result = CliRunner().invoke(app, [*args, "--profile", "fast", "--dense-scan"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["scan_words"] == 8 and record["dense_scan"] is True
+    for bad in (["--profile", "quick"], ["--scan-words", "13"], ["--rerank-k", "64", "--prefilter-k", "8"]):
+        refused = CliRunner().invoke(app, [*args, *bad])
+        assert refused.exit_code != 0, bad
+        assert "Traceback" not in refused.output
 
 
 def test_bench_search_refuses_a_missing_dataset(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from palmid.index.decision import (
     per_comparison_fmr,
 )
 from palmid.index.fast import FastIndex
+from palmid.index.profiles import SearchProfile
 
 
 def test_per_comparison_fmr_keeps_fpir_at_target() -> None:
@@ -74,7 +75,7 @@ def test_decide_matches_best_hit_above_threshold() -> None:
 
 
 def test_identify_and_duplicate_use_the_same_rule(matcher: Any, toys: Any) -> None:
-    index = FastIndex(matcher=matcher, rerank_k=8)
+    index = FastIndex(matcher=matcher, profile=SearchProfile(rerank_k=8))
     policy = IdentificationPolicy(fpir=1e-3)
 
     def threshold_for_fmr(fmr: float) -> float:

@@ -11,12 +11,14 @@ from numpy.typing import NDArray
 from palmid.detect.palm import PalmROI
 from palmid.errors import TemplateVersionMismatch
 from palmid.features.registry import DEFAULT_EXTRACTOR, get_extractor
-from palmid.index.engine import HEAD_BYTES, EngineMatcher
+from palmid.index.engine import CODE_FORMAT_VERSION, SCAN_BYTES, EngineMatcher
 from palmid.index.exact import ExactIndex
 from palmid.index.fast import FastIndex
 from palmid.index.gallery import MosaicDistractors
-from palmid.templates.coarse import COARSE_CODE_BYTES, aligned_code, coarse_code
+from palmid.index.profiles import SEARCH_PROFILES, SearchProfile
+from palmid.templates.coarse import aligned_code, aligned_probe_codes
 from palmid.templates.compare import merge_templates, similarity_matrix
+from palmid.templates.scan import scan_probe_codes
 from palmid.templates.template import Template
 
 
@@ -48,28 +50,44 @@ def test_compare_many_refuses_other_versions(palms: list[list[Template]]) -> Non
         EngineMatcher().compare_many(template, [other])
 
 
-def test_coarse_code_is_a_byte_permutation(palms: list[list[Template]]) -> None:
+def test_index_code_is_the_scan_code_then_the_aligned_code(palms: list[list[Template]]) -> None:
     matcher = EngineMatcher()
-    a, b = palms[0][0], palms[1][0]
-    coarse_part = slice(0, COARSE_CODE_BYTES)
-    ours = np.bitwise_count(matcher.coarse_code(a)[coarse_part] ^ matcher.coarse_code(b)[coarse_part]).sum()
-    engines = np.bitwise_count(coarse_code(a) ^ coarse_code(b)).sum()
-    assert ours == engines
-    assert sorted(matcher.coarse_code(a)[coarse_part]) == sorted(coarse_code(a))
-    assert matcher.coarse_code(a).shape == (matcher.code_bytes,) == (COARSE_CODE_BYTES + matcher.aligned_bytes,)
-    # the index code ends with the engine's aligned code
-    np.testing.assert_array_equal(matcher.coarse_code(a)[COARSE_CODE_BYTES:], aligned_code(a))
-    # the vectorised codes equal the engine's, for single- and multi-sample templates (odd and even counts)
-    templates = [a, b, merge_templates(palms[2][:2]), merge_templates(palms[3][:3]), palms[4][1]]
+    a = palms[0][0]
+    code = matcher.index_code(a)
+    assert code.shape == (matcher.code_bytes,) == (SCAN_BYTES + matcher.aligned_bytes,)
+    assert matcher.scan_bytes == SCAN_BYTES and SCAN_BYTES % 8 == 0
+    assert CODE_FORMAT_VERSION == 2  # 1 was the coarse code + aligned code: stored codes of 1 are recomputed
+    # a single-sample template's scan code is its own zero-shift probe scan code
+    np.testing.assert_array_equal(code[:SCAN_BYTES], scan_probe_codes(a)[len(scan_probe_codes(a)) // 2])
+    np.testing.assert_array_equal(code[SCAN_BYTES:], aligned_code(a))
+    # the vectorised codes equal the one-by-one codes, for single- and multi-sample templates (odd and even counts)
+    templates = [a, palms[1][0], merge_templates(palms[2][:2]), merge_templates(palms[3][:3]), palms[4][1]]
     templates += [merge_templates(palms[5]), merge_templates(palms[6][:3]), merge_templates([*palms[7], palms[0][1]])]
-    batch = matcher.coarse_codes(templates)
+    batch = matcher.index_codes(templates)
     for row, template in zip(batch, templates, strict=True):
-        np.testing.assert_array_equal(row, matcher.coarse_code(template))
+        np.testing.assert_array_equal(row, matcher.index_code(template))
+        np.testing.assert_array_equal(row[SCAN_BYTES:], aligned_code(template))
 
 
-def test_fast_index_finds_synthetic_palms_like_exact(palms: list[list[Template]]) -> None:
+def test_probe_codes_of_the_engine(palms: list[list[Template]]) -> None:
     matcher = EngineMatcher()
-    fast: FastIndex[Template] = FastIndex(matcher=matcher, head_bytes=HEAD_BYTES, rerank_k=4, prefilter_k=8)
+    probe = merge_templates(palms[0][:2])
+    assert matcher.scan_probe_codes(probe).shape == (13 * 2, SCAN_BYTES)
+    assert matcher.scan_probe_codes(probe, dense=True).shape == (25 * 2, SCAN_BYTES)
+    unrotated = matcher.aligned_probe_codes(probe)
+    rotated = matcher.aligned_probe_codes(probe, rotated=True)
+    assert rotated.shape == (3 * unrotated.shape[0], matcher.aligned_bytes)
+    np.testing.assert_array_equal(rotated[: unrotated.shape[0]], unrotated)  # the 0-degree codes first
+    np.testing.assert_array_equal(unrotated, aligned_probe_codes(probe))
+
+
+@pytest.mark.parametrize("profile", sorted(SEARCH_PROFILES))
+def test_fast_index_finds_synthetic_palms_like_exact(palms: list[list[Template]], profile: str) -> None:
+    matcher = EngineMatcher()
+    chosen = SEARCH_PROFILES[profile]
+    fast: FastIndex[Template] = FastIndex(
+        matcher=matcher, profile=SearchProfile(scan_words=chosen.scan_words, rerank_k=4, prefilter_k=8)
+    )
     exact: ExactIndex[Template] = ExactIndex(matcher=matcher)
     gallery = [(f"p{p}", merge_templates(captures[:2])) for p, captures in enumerate(palms)]
     fast.add_many(gallery)

@@ -11,17 +11,22 @@ import pytest
 from palmid.errors import ConflictError, ValidationFailed
 from palmid.index.exact import ExactIndex
 from palmid.index.fast import FastIndex
+from palmid.index.profiles import SearchProfile
+
+
+def _fast(matcher: Any, *, scan_threads: int | None = None, **profile: Any) -> FastIndex[Any]:
+    return FastIndex(matcher=matcher, profile=SearchProfile(**profile), scan_threads=scan_threads)
 
 
 def _gallery(toys: Any, n: int) -> list[tuple[str, Any]]:
     return [(f"s{i:05d}", toys.random()) for i in range(n)]
 
 
-@pytest.mark.parametrize("head_bytes", [None, 16])
-def test_fast_and_exact_agree_on_small_gallery(matcher: Any, toys: Any, head_bytes: int | None) -> None:
+@pytest.mark.parametrize("scan_words", [None, 2])
+def test_fast_and_exact_agree_on_small_gallery(matcher: Any, toys: Any, scan_words: int | None) -> None:
     gallery = _gallery(toys, 600)
     exact = ExactIndex(matcher=matcher)
-    fast = FastIndex(matcher=matcher, rerank_k=32, head_bytes=head_bytes, prefilter_k=256)
+    fast = _fast(matcher, rerank_k=32, scan_words=scan_words, prefilter_k=256)
     exact.add_many(gallery)
     assert fast.add_many(gallery) == 600
     # mated probes (noisy copies) and non-mated probes
@@ -45,7 +50,7 @@ def test_fast_and_exact_agree_on_small_gallery(matcher: Any, toys: Any, head_byt
 def test_fast_is_exact_when_every_palm_is_reranked(matcher: Any, toys: Any) -> None:
     gallery = _gallery(toys, 100)
     exact = ExactIndex(matcher=matcher)
-    fast = FastIndex(matcher=matcher, rerank_k=100, head_bytes=8, prefilter_k=100)
+    fast = _fast(matcher, rerank_k=100, scan_words=1, prefilter_k=100)
     exact.add_many(gallery)
     fast.add_many(gallery)
     for _ in range(20):
@@ -53,8 +58,23 @@ def test_fast_is_exact_when_every_palm_is_reranked(matcher: Any, toys: Any) -> N
         assert fast.search(probe, k=5) == exact.search(probe, k=5)
 
 
+def test_dense_scan_finds_shifted_captures_the_sparse_scan_misses(matcher: Any, toys: Any) -> None:
+    gallery = _gallery(toys, 3000)
+    sparse = _fast(matcher, rerank_k=4, prefilter_k=4)
+    dense = _fast(matcher, rerank_k=4, prefilter_k=4, dense_scan=True)
+    sparse.add_many(gallery)
+    dense.add_many(gallery)
+    found_sparse = found_dense = 0
+    for subject_id, template in gallery[:40]:
+        probe = toys.noisy(template, flip=0.1, shift=1)  # a one-byte shift: only the rolled scan codes match it
+        found_sparse += sparse.search(probe, k=1)[0].subject_id == subject_id
+        found_dense += dense.search(probe, k=1)[0].subject_id == subject_id
+    assert found_dense == 40
+    assert found_sparse < 10
+
+
 def test_search_returns_k_hits_best_first(matcher: Any, toys: Any) -> None:
-    fast = FastIndex(matcher=matcher, rerank_k=8)
+    fast = _fast(matcher, rerank_k=8)
     fast.add_many(_gallery(toys, 50))
     hits = fast.search(toys.random(), k=5)
     assert len(hits) == 5
@@ -73,7 +93,7 @@ def test_empty_gallery(matcher: Any, toys: Any, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["exact", "fast"])
 def test_remove_is_immediate_and_add_after_remove(matcher: Any, toys: Any, kind: str) -> None:
-    index: Any = ExactIndex(matcher=matcher) if kind == "exact" else FastIndex(matcher=matcher, rerank_k=4)
+    index: Any = ExactIndex(matcher=matcher) if kind == "exact" else _fast(matcher, rerank_k=4)
     gallery = _gallery(toys, 40)
     index.add_many(gallery)
     victim_id, victim = gallery[7]
@@ -116,7 +136,7 @@ def test_duplicate_ids_refused(matcher: Any, toys: Any, kind: str) -> None:
 
 def test_removed_id_never_returned_under_concurrent_search(matcher: Any, toys: Any) -> None:
     gallery = _gallery(toys, 300)
-    index = FastIndex(matcher=matcher, rerank_k=16)
+    index = _fast(matcher, rerank_k=16)
     index.add_many(gallery)
     probes = [t for _, t in gallery]
     removed: set[str] = set()
@@ -160,22 +180,68 @@ def test_nbytes_counts_codes(matcher: Any, toys: Any) -> None:
 
 
 def test_bad_options_refused(matcher: Any) -> None:
+    for profile in (
+        {"scan_words": 0},
+        {"scan_words": 9},  # the toy scan code has 8 words
+        {"rerank_k": 64, "prefilter_k": 8},
+        {"rerank_k": 64, "aligned_prefilter_k": 8},
+        {"rerank_k": 0},
+    ):
+        with pytest.raises(ValidationFailed) as err:
+            _fast(matcher, **profile)
+        assert err.value.code == "invalid_index_options"
     with pytest.raises(ValidationFailed):
-        FastIndex(matcher=matcher, head_bytes=0)
-    with pytest.raises(ValidationFailed):
-        FastIndex(matcher=matcher, rerank_k=64, prefilter_k=8)
-    assert np.__version__  # numpy present (bitwise_count needs numpy >= 2)
+        _fast(matcher, scan_threads=0)
 
 
-def test_coarse_neighbours_and_candidates_are_exact_hamming(matcher: Any, toys: Any) -> None:
+class _OddScanMatcher:
+    """A matcher whose scan code is not whole 64-bit words."""
+
+    code_bytes = 12
+    scan_bytes = 12
+    aligned_bytes = 0
+    aligned_head_bytes = 0
+
+
+def test_matcher_without_whole_scan_words_refused() -> None:
+    with pytest.raises(ValidationFailed):
+        FastIndex(matcher=_OddScanMatcher())  # type: ignore[arg-type]
+
+
+def test_probe_codes_of_the_wrong_width_refused(matcher: Any, toys: Any) -> None:
+    index = _fast(matcher)
+    index.add_many(_gallery(toys, 10))
+
+    class Broken(type(matcher)):  # type: ignore[misc]
+        def scan_probe_codes(self, template: Any, *, dense: bool = False) -> np.ndarray:
+            return np.zeros((1, 8), dtype=np.uint8)
+
+    broken = _fast(Broken())
+    broken.add_many(_gallery(toys, 10))
+    with pytest.raises(ValidationFailed) as err:
+        broken.search(toys.random())
+    assert err.value.code == "invalid_template"
+
+
+def test_reference_neighbours_and_candidates_are_exact_hamming(matcher: Any, toys: Any) -> None:
     gallery = _gallery(toys, 500)
-    index = FastIndex(matcher=matcher, rerank_k=10, head_bytes=8, prefilter_k=500)
+    index = _fast(matcher, rerank_k=10, prefilter_k=500)
     index.add_many(gallery)
     probe = toys.random()
-    code = matcher.coarse_code(probe)
-    distance = {sid: int(np.bitwise_count(matcher.coarse_code(t) ^ code).sum()) for sid, t in gallery}
+    code = matcher.index_code(probe)
+    distance = {sid: int(np.bitwise_count(matcher.index_code(t) ^ code).sum()) for sid, t in gallery}
     ranked = sorted(distance, key=lambda sid: (distance[sid], sid))
-    neighbours = index.coarse_neighbours(probe, k=10)
-    assert [distance[sid] for sid in neighbours] == [distance[sid] for sid in ranked[:10]]
-    # with a prefilter as large as the gallery, the candidates are the 10 nearest by the whole code too
-    assert sorted(distance[sid] for sid in index.candidates(probe)) == [distance[sid] for sid in ranked[:10]]
+    # the candidates: the 10 nearest by the scan code (the probe's one sparse code), best first
+    assert [distance[sid] for sid in index.candidates(probe)] == [distance[sid] for sid in ranked[:10]]
+    # the reference: every palm against the probe's dense (rolled) scan codes
+    dense = matcher.scan_probe_codes(probe, dense=True)
+    rolled = {
+        sid: min(int(np.bitwise_count(matcher.index_code(t) ^ c).sum()) for c in dense) for sid, t in gallery
+    }
+    best = sorted(rolled.values())[:10]
+    assert [rolled[sid] for sid in index.reference_neighbours(probe, k=10)] == best
+    # the scan rank of a palm: how many palms the scan puts strictly before it
+    for sid, _ in gallery[:20]:
+        assert index.scan_rank(probe, sid) == sum(d < distance[sid] for d in distance.values())
+    with pytest.raises(ValidationFailed):
+        index.scan_rank(probe, "nobody")

@@ -16,7 +16,7 @@ from service_helpers import make_client
 from test_store_templates import EngineDoubleRecognizer, engine_template
 
 from palmid.config import Settings
-from palmid.index.engine import CODE_FORMAT_VERSION, EngineMatcher
+from palmid.index.engine import CODE_BYTES, CODE_FORMAT_VERSION, EngineMatcher
 from palmid.privacy.consent import build_consent
 from palmid.service.app import close_app, create_app
 from palmid.service.search_codes import FORMAT_PREFIX, code_format_for, is_current_format
@@ -38,15 +38,15 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def code_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many templates each EngineMatcher.coarse_codes call computed codes for."""
+    """How many templates each EngineMatcher.index_codes call computed codes for."""
     calls: list[int] = []
-    original = EngineMatcher.coarse_codes
+    original = EngineMatcher.index_codes
 
     def spy(self: EngineMatcher, templates: Sequence[Template]) -> NDArray[np.uint8]:
         calls.append(len(templates))
         return original(self, templates)
 
-    monkeypatch.setattr(EngineMatcher, "coarse_codes", spy)
+    monkeypatch.setattr(EngineMatcher, "index_codes", spy)
     return calls
 
 
@@ -134,7 +134,15 @@ def test_stale_and_missing_codes_are_recomputed_and_stored(
         "palmid-index-code.1/1/256/gabor-bocv/2",
         "palmid-index-code.1/1/552/no-such-extractor/1",
         "palmid-index-code.1/1/552/gabor-bocv/x",
+        "palmid-index-code.1/1/552/gabor-bocv/2",  # what the coarse-code index (code format 1) stored
+        "palmid-index-code.1/1/392/gabor-bocv/2",
+        "palmid-index-code.1/2/552/gabor-bocv/2",
     ],
 )
-def test_unknown_formats_are_not_current(label: str) -> None:
-    assert not is_current_format(label, code_bytes=552)
+def test_unknown_and_older_formats_are_not_current(label: str) -> None:
+    assert not is_current_format(label, code_bytes=CODE_BYTES)
+
+
+def test_the_current_format_is_current() -> None:
+    assert CODE_FORMAT_VERSION == 2
+    assert is_current_format(f"palmid-index-code.1/2/{CODE_BYTES}/gabor-bocv/2", code_bytes=CODE_BYTES)

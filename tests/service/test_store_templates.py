@@ -187,9 +187,9 @@ def test_index_profile_setting_chooses_the_search_stages(store: Store) -> None:
     accurate = service_app.default_index(recognizer, store=store, profile="accurate")
     fast = service_app.default_index(recognizer, store=store, profile="fast")
     assert isinstance(accurate, FastIndex) and isinstance(fast, FastIndex)
-    assert accurate.profile.head_bytes == EngineMatcher().head_bytes == 256
+    assert accurate.profile.scan_words == EngineMatcher().scan_bytes // 8 == 12  # the whole scan code
     assert fast.profile == SEARCH_PROFILES["fast"]
-    assert fast.profile.prefilter_k < accurate.profile.prefilter_k
+    assert fast.profile.scan_words is not None and fast.profile.scan_words < accurate.profile.scan_words
     with pytest.raises(ConfigError):
         service_app.default_index(recognizer, store=store, profile="reckless")
     with pytest.raises(ValidationError):

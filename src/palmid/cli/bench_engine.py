@@ -44,7 +44,7 @@ def bench_engine(
     photo: Annotated[Path | None, typer.Option(help="Whole-hand photo (default: a COEP photo).")] = None,
     roi_image: Annotated[Path | None, typer.Option("--roi", help="ROI image (default: a Tongji ROI).")] = None,
     repeats: Annotated[int, typer.Option(min=3, help="Timed repetitions per figure.")] = 30,
-    gallery_size: Annotated[int, typer.Option(min=1000, help="Coarse codes scanned per query.")] = 1_000_000,
+    gallery_size: Annotated[int, typer.Option(min=1000, help="Scan codes compared per query.")] = 1_000_000,
 ) -> None:
     """Print engine speed figures as CPU time (one core): p50/p95 latencies and comparisons per second."""
     import cv2
@@ -52,8 +52,9 @@ def bench_engine(
     import numpy as np
 
     from palmid.detect.palm import PalmROI
+    from palmid.index.engine import EngineMatcher
+    from palmid.index.kernels import LaneCodes, best_kernel, scan_min
     from palmid.pipeline import Pipeline
-    from palmid.templates.coarse import COARSE_CODE_BYTES, coarse_code, coarse_similarities
     from palmid.templates.compare import compare_templates, similarity_matrix
 
     cv2.setNumThreads(1)
@@ -82,11 +83,17 @@ def bench_engine(
         template = extractor.extract(roi)
         other = extractor.extract(PalmROI(pixels=np.ascontiguousarray(grey[:, ::-1]), method="roi"))
         rng = np.random.default_rng(0)
-        codes = rng.integers(0, 256, size=(gallery_size, COARSE_CODE_BYTES), dtype=np.uint8)
-        query = coarse_code(template)
-        coarse_similarities(query, codes[:1000])
-        rate = _rate_per_s(lambda: coarse_similarities(query, codes), gallery_size)
-        typer.echo(f"coarse comparisons: {rate / 1e6:.2f} M/s ({COARSE_CODE_BYTES} B codes, 1 x {gallery_size})")
+        matcher = EngineMatcher()
+        lanes = LaneCodes(words=matcher.scan_bytes // 8)
+        lanes.reserve(gallery_size, used=0)
+        lanes.set_rows(0, rng.integers(0, 256, size=(gallery_size, matcher.scan_bytes), dtype=np.uint8))
+        probe_codes = matcher.scan_probe_codes(template)
+        scan_min(lanes, 1000, probe_codes)
+        rate = _rate_per_s(lambda: scan_min(lanes, gallery_size, probe_codes), gallery_size)
+        typer.echo(
+            f"index scan: {rate / 1e6:.2f} M palms/s ({matcher.scan_bytes} B scan codes x {len(probe_codes)} shifted "
+            f"probe codes, {best_kernel()} kernel, 1 x {gallery_size})"
+        )
         rate = _rate_per_s(lambda: [compare_templates(template, other) for _ in range(200)], 200)
         typer.echo(f"full comparisons, 1:1 calls: {rate:.0f} /s")
         gallery = [other] * 500

@@ -48,15 +48,21 @@ def bench_search(
         Path | None, typer.Option(help="Where real-palm templates are cached (default: ~/.cache/palmid).")
     ] = None,
     enroll_samples: Annotated[int, typer.Option(min=1, max=10, help="Images per enrolled palm.")] = 3,
-    rerank_k: Annotated[int, typer.Option(min=1, help="Candidates compared in full per search.")] = 16,
-    head_bytes: Annotated[
-        int | None,
-        typer.Option(min=1, max=256, help="Coarse-code bytes the first pass scans (default: the engine's)."),
+    profile: Annotated[
+        str, typer.Option(help="Search profile the stage options start from: accurate or fast (the service's).")
+    ] = "accurate",
+    rerank_k: Annotated[int | None, typer.Option(min=1, help="Candidates compared in full per search.")] = None,
+    scan_words: Annotated[
+        int | None, typer.Option(min=1, help="Scan-code words (of 12) compared with every palm.")
     ] = None,
-    prefilter_k: Annotated[int, typer.Option(min=1, help="Shortlist of the first (head) Hamming pass.")] = 16_384,
+    dense_scan: Annotated[
+        bool | None,
+        typer.Option("--dense-scan/--sparse-scan", help="Search all 25 shifts in the scan, or the 13 of a quincunx."),
+    ] = None,
+    prefilter_k: Annotated[int | None, typer.Option(min=1, help="Shortlist kept by the scan.")] = None,
     aligned_prefilter_k: Annotated[
-        int, typer.Option(min=1, help="Shortlist kept by the half aligned code before the whole one.")
-    ] = 1024,
+        int | None, typer.Option(min=1, help="Shortlist kept by the half aligned code before the whole one.")
+    ] = None,
     fpir: Annotated[float, typer.Option(help="Target false-positive identification rate.")] = 1e-3,
     exact_limit: Annotated[
         int, typer.Option(help="Largest gallery whose recall reference compares every palm in full.")
@@ -67,13 +73,25 @@ def bench_search(
 ) -> None:
     """Build a gallery of N palms (real Tongji palms + realistic mosaic distractors) and measure 1:N search."""
     from palmid.index.benchmark import SearchBenchOptions, run_search_benchmark
+    from palmid.index.profiles import SEARCH_PROFILES
 
     dataset_dir = (dataset or _default_dataset()).resolve()
     if not (dataset_dir / "manifest.csv").is_file():
         fail(f"no manifest.csv in {dataset_dir} (pass --dataset or set PALMID_SHARED_DATA_DIR)")
     if not 0 < fpir < 1:
         fail("--fpir must be in (0, 1)")
-    if prefilter_k < rerank_k or aligned_prefilter_k < rerank_k:
+    base = SEARCH_PROFILES.get(profile)
+    if base is None:
+        fail(f"unknown --profile {profile!r} (known: {', '.join(sorted(SEARCH_PROFILES))})")
+    chosen = dataclasses.replace(
+        base,
+        scan_words=base.scan_words if scan_words is None else scan_words,
+        dense_scan=base.dense_scan if dense_scan is None else dense_scan,
+        prefilter_k=base.prefilter_k if prefilter_k is None else prefilter_k,
+        aligned_prefilter_k=base.aligned_prefilter_k if aligned_prefilter_k is None else aligned_prefilter_k,
+        rerank_k=base.rerank_k if rerank_k is None else rerank_k,
+    )
+    if chosen.prefilter_k < chosen.rerank_k or chosen.aligned_prefilter_k < chosen.rerank_k:
         fail("--prefilter-k and --aligned-prefilter-k must be at least --rerank-k")
     options = SearchBenchOptions(
         gallery=gallery,
@@ -81,10 +99,11 @@ def bench_search(
         cache_dir=(cache_dir or _default_cache()).expanduser(),
         queries=queries,
         enroll_samples=enroll_samples,
-        rerank_k=rerank_k,
-        head_bytes=head_bytes,
-        prefilter_k=prefilter_k,
-        aligned_prefilter_k=aligned_prefilter_k,
+        rerank_k=chosen.rerank_k,
+        scan_words=chosen.scan_words,
+        dense_scan=chosen.dense_scan,
+        prefilter_k=chosen.prefilter_k,
+        aligned_prefilter_k=chosen.aligned_prefilter_k,
         fpir=fpir,
         exact_limit=exact_limit,
         recall_queries=recall_queries,

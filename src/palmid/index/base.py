@@ -1,8 +1,9 @@
 """What an identification index is: enrolled subject ids -> templates, searchable by similarity.
 
 Two implementations share the :class:`Index` protocol: :class:`~palmid.index.exact.ExactIndex` (full comparison
-against every enrolled template, the reference) and :class:`~palmid.index.fast.FastIndex` (exact Hamming pass over a
-compact code, then the full comparison of the best candidates). The template format is not known here: a
+against every enrolled template, the reference) and :class:`~palmid.index.fast.FastIndex` (an exhaustive
+shift-searched Hamming pass over a compact code, a re-ranking of its shortlist, then the full comparison of the
+best candidates). The template format is not known here: a
 :class:`Matcher` tells the index how to derive the compact codes and how to compare.
 """
 
@@ -57,11 +58,16 @@ class Index(Protocol[T_contra]):
 class Matcher(Protocol[T_contra]):
     """How an index handles one template format.
 
-    ``coarse_codes`` gives one fixed-size bit code (``code_bytes`` bytes) per template, as a ``(n, code_bytes)``
-    uint8 array; its Hamming distance ranks candidates. Its last ``aligned_bytes`` bytes (0: none) are an
-    *aligned* code: its distance to a probe is the smallest Hamming distance over the probe's
-    ``aligned_probe_codes`` (one per alignment searched), and it re-ranks the head shortlist together with the
-    rest of the code;
+    ``index_codes`` gives one fixed-size code per template, as a ``(n, code_bytes)`` uint8 array, made of two parts
+    (``code_bytes == scan_bytes + aligned_bytes``):
+
+    - the first ``scan_bytes`` (a multiple of 8) are the *scan code*, compared with every enrolled palm: a palm's
+      scan distance is the smallest Hamming distance between its scan code and any of the probe's
+      ``scan_probe_codes`` (one per alignment searched; a single code is a plain Hamming search);
+    - the last ``aligned_bytes`` (0: none) are the *aligned code*, which ranks the scan's shortlist: the smallest
+      Hamming distance of its first ``aligned_head_bytes`` to the probe's unrotated ``aligned_probe_codes`` first,
+      then of the whole code to the ``rotated=True`` set.
+
     ``compare_many`` is the full comparison of a probe with several references (== ``compare`` elementwise).
     """
 
@@ -69,8 +75,8 @@ class Matcher(Protocol[T_contra]):
     def code_bytes(self) -> int: ...
 
     @property
-    def head_bytes(self) -> int:
-        """How many leading code bytes the fast index scans exhaustively (``code_bytes``: all of them)."""
+    def scan_bytes(self) -> int:
+        """Leading code bytes compared with every palm (a multiple of 8)."""
         ...
 
     @property
@@ -83,10 +89,14 @@ class Matcher(Protocol[T_contra]):
         """Leading bytes of the aligned code that may rank a long shortlist first (``aligned_bytes``: no cascade)."""
         ...
 
-    def coarse_codes(self, templates: Sequence[T_contra]) -> NDArray[np.uint8]: ...
+    def index_codes(self, templates: Sequence[T_contra]) -> NDArray[np.uint8]: ...
 
-    def aligned_probe_codes(self, template: T_contra) -> NDArray[np.uint8]:
-        """``(alignments, aligned_bytes)`` codes of a probe, one per alignment searched."""
+    def scan_probe_codes(self, template: T_contra, *, dense: bool = False) -> NDArray[np.uint8]:
+        """``(alignments, scan_bytes)`` scan codes of a probe; ``dense`` may search more alignments."""
+        ...
+
+    def aligned_probe_codes(self, template: T_contra, *, rotated: bool = False) -> NDArray[np.uint8]:
+        """``(alignments, aligned_bytes)`` codes of a probe, one per alignment searched (``rotated``: more)."""
         ...
 
     def compare(self, probe: T_contra, reference: T_contra) -> float: ...

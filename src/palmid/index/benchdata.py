@@ -59,8 +59,11 @@ def split_palms(options: SearchBenchOptions, *, log: Callable[[str], None]) -> B
             continue  # failure to enroll: the palm is left out (reported through the enrolled count)
         enrolled.append((REAL_PREFIX + palm, real.template(good)))
         mated.extend((REAL_PREFIX + palm, _probe(real, row)) for row in rows_of.get((palm, second), []))
-    nonmated = [
-        (REAL_PREFIX + palm, _probe(real, row)) for palm in outsider_palms for row in rows_of.get((palm, second), [])
+    nonmated = [  # every image of a never-enrolled palm, both sessions: more searches for the FPIR estimate
+        (REAL_PREFIX + palm, _probe(real, row))
+        for palm in outsider_palms
+        for session in (first, second)
+        for row in rows_of.get((palm, session), [])
     ]
     pool = [
         real.samples[[row for s in sessions for row in rows_of.get((palm, s), []) if real.ok[row]]]

@@ -4,7 +4,7 @@ Protocol (real palms of one dataset, e.g. Tongji, split by palm with a fixed see
 
 - *enrolled*: one template per palm from its first ``enroll_samples`` first-session images; its second-session
   images are the **mated** searches;
-- *outsiders*: never enrolled; their second-session images are the **non-mated** searches (false positives);
+- *outsiders*: never enrolled; all their images (both sessions) are the **non-mated** searches (false positives);
 - *pool*: the source of the mosaic distractors (:class:`~palmid.index.gallery.MosaicDistractors`) that fill the
   gallery up to ``gallery`` palms, each with ``enroll_samples`` samples like a real enrollment.
 
@@ -27,9 +27,10 @@ from palmid.evaluation.process_memory import release_free_memory, rss_bytes
 from palmid.index.base import SearchHit
 from palmid.index.benchdata import BenchSplit, BenchTemplates, split_palms
 from palmid.index.decision import IdentificationPolicy, identification_threshold
-from palmid.index.engine import HEAD_BYTES, EngineMatcher, engine_threshold
+from palmid.index.engine import EngineMatcher, engine_threshold
 from palmid.index.fast import FastIndex
-from palmid.index.profiles import DEFAULT_ALIGNED_PREFILTER_K, DEFAULT_PREFILTER_K, DEFAULT_RERANK_K
+from palmid.index.kernels import best_kernel
+from palmid.index.profiles import DEFAULT_ALIGNED_PREFILTER_K, DEFAULT_PREFILTER_K, DEFAULT_RERANK_K, SearchProfile
 from palmid.index.realism import RealismReport, compare_realism
 from palmid.templates.template import Template
 
@@ -47,8 +48,10 @@ class SearchBenchOptions:
     queries: int | None = None
     enroll_samples: int = 3
     rerank_k: int = DEFAULT_RERANK_K
-    head_bytes: int | None = None
-    """Coarse-code bytes scanned by the first pass (``None``: the engine's ``HEAD_BYTES``)."""
+    scan_words: int | None = None
+    """Scan-code words compared with every palm (``None``: all of them)."""
+    dense_scan: bool = False
+    """Search every shift in the scan (25) instead of the quincunx (13)."""
     prefilter_k: int = DEFAULT_PREFILTER_K
     aligned_prefilter_k: int = DEFAULT_ALIGNED_PREFILTER_K
     fpir: float = 1e-3
@@ -80,6 +83,11 @@ class SearchBenchResult:
     batch_p95_ms: float
     batch_p99_ms: float
     recall_top1: float
+    scan_kept: float
+    """Mated searches whose mate the scan kept (ranked below ``prefilter_k``), over the recall searches."""
+    scan_mate_rank_p99: float
+    scan_mate_rank_max: int
+    """How many palms the scan ranked before the mate (99th percentile and worst, over the recall searches)."""
     recall_reference: str
     recall_queries: int
     mated_rank1: float
@@ -96,7 +104,10 @@ class SearchBenchResult:
     n_nonmated: int
     fta: float
     rerank_k: int
-    head_bytes: int
+    scan_words: int
+    dense_scan: bool
+    kernel: str
+    """The Hamming kernel that ran (``avx512`` or ``portable``)."""
     prefilter_k: int
     aligned_prefilter_k: int
     enroll_samples: int
@@ -110,14 +121,14 @@ def run_search_benchmark(options: SearchBenchOptions, *, log: Callable[[str], No
     source = BenchTemplates(split.distractors)
     n_real = min(options.gallery, len(split.enrolled))
     n_distractors = options.gallery - n_real
-    index: FastIndex[Template] = FastIndex(
-        matcher=matcher,
-        templates=source,
-        rerank_k=options.rerank_k,
-        head_bytes=options.head_bytes or HEAD_BYTES,
+    profile = SearchProfile(
+        scan_words=options.scan_words,
+        dense_scan=options.dense_scan,
         prefilter_k=options.prefilter_k,
         aligned_prefilter_k=options.aligned_prefilter_k,
+        rerank_k=options.rerank_k,
     )
+    index: FastIndex[Template] = FastIndex(matcher=matcher, templates=source, profile=profile)
     release_free_memory()
     rss_before = rss_bytes()
     build_s, build_cpu_s = _build(index, split, n_real=n_real, n_distractors=n_distractors, log=log)
@@ -144,6 +155,11 @@ def run_search_benchmark(options: SearchBenchOptions, *, log: Callable[[str], No
         index.search_many(batch_probes[start : start + _BATCH], k=2)
         batch_ms.append((time.perf_counter() - started) * 1e3 / _BATCH)
     recall, reference, recall_n = _recall(index, matcher, source, mated, hits_of, options, log=log)
+    scan_ranks = np.array(
+        [index.scan_rank(t, pid) for pid, t in mated[: options.recall_queries] if t is not None], dtype=np.int64
+    )
+    if not scan_ranks.size:
+        scan_ranks = np.zeros(1, dtype=np.int64)
     policy = IdentificationPolicy(fpir=options.fpir, max_fmr=options.max_fmr)
     threshold: float | None
     try:
@@ -187,6 +203,9 @@ def run_search_benchmark(options: SearchBenchOptions, *, log: Callable[[str], No
         batch_p95_ms=float(np.percentile(bat, 95)),
         batch_p99_ms=float(np.percentile(bat, 99)),
         recall_top1=recall,
+        scan_kept=float((scan_ranks < index.profile.prefilter_k).mean()),
+        scan_mate_rank_p99=float(np.percentile(scan_ranks, 99)),
+        scan_mate_rank_max=int(scan_ranks.max()),
         recall_reference=reference,
         recall_queries=recall_n,
         mated_rank1=float(np.mean([hit.subject_id == pid for pid, hit in mated_top])) if mated_top else 0.0,
@@ -202,7 +221,9 @@ def run_search_benchmark(options: SearchBenchOptions, *, log: Callable[[str], No
         n_nonmated=len(nonmated),
         fta=(len(probes) - len(acquired)) / max(1, len(probes)),
         rerank_k=options.rerank_k,
-        head_bytes=options.head_bytes or HEAD_BYTES,
+        scan_words=index.profile.scan_words or matcher.scan_bytes // 8,
+        dense_scan=options.dense_scan,
+        kernel=best_kernel(),
         prefilter_k=options.prefilter_k,
         aligned_prefilter_k=options.aligned_prefilter_k,
         enroll_samples=options.enroll_samples,
@@ -294,8 +315,8 @@ def _recall(
 
     Up to ``exact_limit`` palms the reference compares each probe with every palm. Beyond, the reference is the
     full comparison over the probe's mate, the fast index's candidates and the ``reference_k`` nearest palms by an
-    EXHAUSTIVE scan of the later stages' ranking distance (:meth:`FastIndex.coarse_neighbours`: the shift-searched
-    aligned code), i.e. what the head pass could have missed.
+    EXHAUSTIVE comparison of the last code stage's distance (:meth:`FastIndex.reference_neighbours`: the shift- and
+    rotation-searched aligned code), i.e. what the scan could have missed.
     """
     sample = [(pid, t) for pid, t in mated if t is not None][: options.recall_queries]
     if not sample:
@@ -307,7 +328,7 @@ def _recall(
         if exhaustive:
             ids = everyone
         else:
-            ids = sorted({pid, *index.candidates(probe), *index.coarse_neighbours(probe, k=options.reference_k)})
+            ids = sorted({pid, *index.candidates(probe), *index.reference_neighbours(probe, k=options.reference_k)})
         templates = source.get_many(ids)
         present = [(i, t) for i, t in zip(ids, templates, strict=True) if t is not None]
         similarities = np.concatenate(
@@ -317,7 +338,7 @@ def _recall(
         order = sorted(range(len(present)), key=lambda j: (-float(similarities[j]), present[j][0]))
         reference_top = present[order[0]][0] if order else ""
         agree += reference_top == _top(hits_of, probe).subject_id
-    label = "exhaustive_full" if exhaustive else f"full_over_mate+candidates+aligned_top{options.reference_k}"
+    label = "exhaustive_full" if exhaustive else f"full_over_mate+candidates+rotated_aligned_top{options.reference_k}"
     log(f"recall reference: {label} on {len(sample)} mated searches")
     return agree / len(sample), label, len(sample)
 

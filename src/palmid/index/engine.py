@@ -1,15 +1,13 @@
 """The index's view of the recognition engine's templates (:mod:`palmid.templates`).
 
-The index code of a template (``CODE_BYTES`` = 552 bytes) is the engine's 2048-bit coarse code (8x8 cells x 4 bytes),
-followed by the engine's shift-tolerant aligned code (296 bytes, :func:`palmid.templates.coarse.aligned_code`; the
-probe side gives 25 shifted codes, ``aligned_probe_codes``). The fast index scans the first ``HEAD_BYTES`` (the whole
-coarse code) of every palm, ranks the shortlist by the aligned code alone and compares the best few in full. The
-coarse code is byte-reordered so that a narrower head (``FastIndex(head_bytes=64)``, ``palmid bench search
---head-bytes``) scans its least correlated bytes first (the bytes at odd positions of a 16x16 view; Hamming distance
-does not depend on the byte order). Measured at a million palms (Tongji mates among mosaic distractors), the 64-byte
-head keeps the mate in 96% of mated searches, the whole coarse code in 99%. The full comparison is the engine's
-shift- and rotation-tolerant :func:`similarity_matrix`, computed for one probe against many references by
-:mod:`palmid.index.rerank` (same values, several times faster).
+The index code of a template (``CODE_BYTES`` = 392 bytes) is the engine's scan code (96 bytes,
+:mod:`palmid.templates.scan`: a centred disc of 64 cells of the 0-degree fine code) followed by its aligned code
+(296 bytes, :func:`palmid.templates.coarse.aligned_code`). The fast index compares the scan code of EVERY palm with
+the probe's shifted scan codes (the smallest distance over 13 or 25 shifts), ranks the shortlist by the aligned code
+(first its half over the probe's 25 shifted 0-degree codes, then the whole code over those shifts at the probe's
+three stored rotations) and compares the best few in full: the engine's shift- and rotation-tolerant
+:func:`similarity_matrix`, computed for one probe against many references by :mod:`palmid.index.rerank` (same
+values, several times faster).
 """
 
 from __future__ import annotations
@@ -26,48 +24,37 @@ from palmid.index.rerank import prepare_probe, probe_similarities
 from palmid.templates.coarse import (
     ALIGNED_CODE_BYTES,
     ALIGNED_HEAD_BYTES,
-    COARSE_CODE_BYTES,
     aligned_block,
     aligned_codes,
     aligned_probe_codes,
 )
 from palmid.templates.compare import similarity_matrix
+from palmid.templates.scan import SCAN_CODE_BYTES, scan_codes, scan_probe_codes
 from palmid.templates.template import Template
 
-__all__ = ["CODE_BYTES", "CODE_FORMAT_VERSION", "HEAD_BYTES", "EngineMatcher", "engine_threshold"]
+__all__ = ["CODE_BYTES", "CODE_FORMAT_VERSION", "SCAN_BYTES", "EngineMatcher", "engine_threshold"]
 
-_GRID = 16
-HEAD_BYTES = COARSE_CODE_BYTES
-"""Bytes of the coarse code scanned exhaustively by the fast index (all of it)."""
-CODE_BYTES = COARSE_CODE_BYTES + ALIGNED_CODE_BYTES
-"""Index code per template: reordered coarse code, then the aligned code."""
-CODE_FORMAT_VERSION = 1
-"""Version of what :meth:`EngineMatcher.coarse_codes` computes from a template. Codes are stored next to the
+SCAN_BYTES = SCAN_CODE_BYTES
+"""Leading bytes of the index code compared with every palm (the scan code)."""
+CODE_BYTES = SCAN_CODE_BYTES + ALIGNED_CODE_BYTES
+"""Index code per template: the scan code, then the aligned code."""
+CODE_FORMAT_VERSION = 2
+"""Version of what :meth:`EngineMatcher.index_codes` computes from a template. Codes are stored next to the
 templates (start-up rebuild without recomputing them): bump this whenever the codes of an unchanged template would
-change (byte order, majority rule, aligned code), so stored codes of the old format are recomputed, never used."""
-
-
-def _cell_order() -> NDArray[np.intp]:
-    rows, cols = np.divmod(np.arange(_GRID * _GRID), _GRID)
-    spread = (rows % 2 == 1) & (cols % 2 == 1)  # every other row and column: 8x8 cells, least correlated
-    return np.concatenate([np.flatnonzero(spread), np.flatnonzero(~spread)]).astype(np.intp)
+change (cells, byte order, majority rule, aligned code), so stored codes of the old format are recomputed, never
+used. Version 1 was the 256-byte coarse code + the aligned code."""
 
 
 class EngineMatcher:
     """:class:`~palmid.index.base.Matcher` for :class:`~palmid.templates.template.Template`."""
-
-    def __init__(self) -> None:
-        if COARSE_CODE_BYTES != _GRID * _GRID:
-            raise ValueError("coarse code layout changed: update the index's cell order")
-        self._order = _cell_order()
 
     @property
     def code_bytes(self) -> int:
         return CODE_BYTES
 
     @property
-    def head_bytes(self) -> int:
-        return HEAD_BYTES
+    def scan_bytes(self) -> int:
+        return SCAN_BYTES
 
     @property
     def aligned_bytes(self) -> int:
@@ -77,45 +64,34 @@ class EngineMatcher:
     def aligned_head_bytes(self) -> int:
         return ALIGNED_HEAD_BYTES
 
-    def coarse_code(self, template: Template) -> NDArray[np.uint8]:
-        """The index code of one template (``coarse_codes`` of one)."""
-        code: NDArray[np.uint8] = self.coarse_codes([template])[0]
+    def index_code(self, template: Template) -> NDArray[np.uint8]:
+        """The index code of one template (``index_codes`` of one)."""
+        code: NDArray[np.uint8] = self.index_codes([template])[0]
         return code
 
-    def aligned_probe_codes(self, template: Template) -> NDArray[np.uint8]:
-        """``(25 * samples, ALIGNED_CODE_BYTES)`` shifted aligned codes of a probe."""
-        return aligned_probe_codes(template)
+    def scan_probe_codes(self, template: Template, *, dense: bool = False) -> NDArray[np.uint8]:
+        """``(shifts * samples, SCAN_BYTES)`` shifted scan codes of a probe (13 shifts, or 25 when ``dense``)."""
+        return scan_probe_codes(template, dense=dense)
 
-    def coarse_codes(self, templates: Sequence[Template]) -> NDArray[np.uint8]:
-        """``coarse_code`` of each template (byte order of the index), vectorised over templates of equal size."""
+    def aligned_probe_codes(self, template: Template, *, rotated: bool = False) -> NDArray[np.uint8]:
+        """``(25 * samples [* 3 rotations], ALIGNED_CODE_BYTES)`` shifted (and rotated) aligned codes of a probe."""
+        return aligned_probe_codes(template, rotated=rotated)
+
+    def index_codes(self, templates: Sequence[Template]) -> NDArray[np.uint8]:
+        """``index_code`` of each template, vectorised over templates of equal size."""
         out = np.empty((len(templates), CODE_BYTES), dtype=np.uint8)
         groups: dict[tuple[str, int, int], list[int]] = {}
         for i, template in enumerate(templates):
             groups.setdefault((template.extractor_id, template.version, template.n_samples), []).append(i)
         for (extractor_id, version, n_samples), rows in groups.items():
             layout = layout_for(extractor_id, version)
-            if layout.coarse_bytes != COARSE_CODE_BYTES:
-                raise TemplateVersionMismatch(
-                    "coarse code size differs from the index's", code="template_version_mismatch"
-                )
             if any(len(sample) != layout.sample_bytes for i in rows for sample in templates[i].samples):
                 raise TemplateError("template sample has the wrong size for its extractor", code="template_corrupt")
-            prefix = b"".join(sample[:COARSE_CODE_BYTES] for i in rows for sample in templates[i].samples)
-            raw = np.frombuffer(prefix, dtype=np.uint8).reshape(len(rows), n_samples, COARSE_CODE_BYTES)
-            if n_samples <= 2:  # one sample, or a 1-1 tie everywhere they differ: the first sample's bits
-                codes = raw[:, 0]
-            elif n_samples == 3:  # bitwise majority of three, on packed bytes
-                a, b, c = raw[:, 0], raw[:, 1], raw[:, 2]
-                codes = (a & b) | (a & c) | (b & c)
-            else:  # bitwise majority of the samples, ties -> the first sample's bit (as coarse_code does)
-                bits = np.unpackbits(raw, axis=2)
-                votes = 2 * bits.sum(axis=1, dtype=np.int32) - n_samples
-                codes = np.packbits(np.where(votes == 0, bits[:, 0], votes > 0).astype(np.uint8), axis=1)
-            out[rows, :COARSE_CODE_BYTES] = codes[:, self._order]
             block = aligned_block(layout)
             fine = b"".join(sample[block] for i in rows for sample in templates[i].samples)
             blocks = np.frombuffer(fine, dtype=np.uint8).reshape(len(rows), n_samples, -1)
-            out[rows, COARSE_CODE_BYTES:] = aligned_codes(blocks, layout)
+            out[rows, :SCAN_BYTES] = scan_codes(blocks, layout)
+            out[rows, SCAN_BYTES:] = aligned_codes(blocks, layout)
         return out
 
     def compare(self, probe: Template, reference: Template) -> float:

@@ -1,25 +1,22 @@
-"""The large-gallery index: exact Hamming pass over a compact code, then the full comparison of the best few.
+"""The large-gallery index: an exhaustive shift-searched Hamming scan, a re-ranking, the full comparison of a few.
 
 Layout (one row per enrolled palm, rows ``0..n-1`` are live, no holes):
 
-- ``head``: the first ``head_bytes`` of the coarse code, scanned exhaustively (faiss popcount kernel for the
-  distances, split over ``scan_threads`` threads, then counting selection of the ``prefilter_k`` smallest: exact,
-  no approximation);
-- ``aligned`` (when the matcher has an aligned code, ``aligned_bytes > 0``): its distance to the probe is the
-  smallest Hamming distance over the probe's shifted codes (``aligned_probe_codes``). The ``prefilter_k`` rows are
-  ranked by that shift-tolerant distance alone (measured on Tongji: adding the coarse distance to it ranks mates
-  worse, not better) and the ``rerank_k`` best go on. Where the matcher's ``aligned_head_bytes`` is smaller than
-  ``aligned_bytes``, the distance over only those leading aligned bytes first keeps the ``aligned_prefilter_k``
-  best rows (half the cost per row), which are then ranked over the whole aligned code;
-- ``tail`` (only without an aligned code): the rest of the coarse code, added to the head distance of the
-  ``prefilter_k`` best rows to rank them;
+- ``scan``: the matcher's scan code of every palm in the lane-major layout of :class:`~palmid.index.kernels.
+  LaneCodes`. Every search compares ALL of them with each of the probe's shifted scan codes (native AVX-512 kernel,
+  split over ``scan_threads`` threads) and keeps the ``prefilter_k`` rows of smallest distance (exact counting
+  selection);
+- ``aligned`` (when the matcher has an aligned code): row-major. Its first ``aligned_head_bytes`` against the
+  probe's unrotated shifted codes keep the ``aligned_prefilter_k`` best of those rows; the whole aligned code against
+  the probe's shifted AND rotated codes keeps the ``rerank_k`` best. Without an aligned code the scan distance picks
+  the ``rerank_k`` directly;
 - the full templates of those ``rerank_k`` candidates come from a :class:`~palmid.index.base.TemplateSource`
   (in memory for small galleries, the encrypted store for large ones) and are compared with the probe in full.
 
-With ``head_bytes == code_bytes`` the first pass is the exact Hamming search over the whole code.
-Removal swaps the last row into the removed one and wipes the old last row: it is immediate and O(1), so a removed
-palm is never returned by a search that starts after :meth:`FastIndex.remove` returned. All methods are thread-safe
-(readers-writer lock); faiss releases the GIL so concurrent searches (and the parts of one scan) run in parallel.
+How much each stage does is a :class:`~palmid.index.profiles.SearchProfile`. Removal moves the last row into the
+removed one and wipes the old last row: it is immediate and O(1), so a removed palm is never returned by a search
+that starts after :meth:`FastIndex.remove` returned. All methods are thread-safe (readers-writer lock); the kernels
+release the GIL, so concurrent searches (and the parts of one scan) run in parallel.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from typing import Generic, TypeVar
 
@@ -45,13 +43,9 @@ from palmid.index.base import (
     check_subject_id,
     top_hits,
 )
-from palmid.index.hamming import MAX_SCAN_THREADS, hamming_scan, min_hamming, min_hamming_of_rows, scan_rows, smallest
-from palmid.index.profiles import (
-    DEFAULT_ALIGNED_PREFILTER_K,
-    DEFAULT_PREFILTER_K,
-    DEFAULT_RERANK_K,
-    SearchProfile,
-)
+from palmid.index.hamming import MAX_SCAN_THREADS
+from palmid.index.kernels import MAX_SCAN_WORDS, LaneCodes, min_rows, scan_min
+from palmid.index.profiles import SearchProfile
 
 T = TypeVar("T")
 
@@ -61,81 +55,70 @@ _ADD_CHUNK = 4096
 
 
 class FastIndex(Generic[T]):
-    """Exact Hamming candidate search (faiss) + full comparison of the top ``rerank_k`` candidates."""
+    """Shift-searched Hamming scan of every palm + aligned-code re-ranking + full comparison of ``rerank_k``."""
 
     def __init__(
         self,
         *,
         matcher: Matcher[T],
         templates: TemplateSource[T] | None = None,
-        rerank_k: int = DEFAULT_RERANK_K,
-        head_bytes: int | None = None,
-        prefilter_k: int = DEFAULT_PREFILTER_K,
-        aligned_prefilter_k: int = DEFAULT_ALIGNED_PREFILTER_K,
+        profile: SearchProfile | None = None,
         scan_threads: int | None = None,
     ) -> None:
-        code_bytes = matcher.code_bytes
-        aligned = matcher.aligned_bytes
-        aligned_head = matcher.aligned_head_bytes
-        head = matcher.head_bytes if head_bytes is None else head_bytes
+        chosen = profile if profile is not None else SearchProfile()
+        scan_bytes, aligned, aligned_head = matcher.scan_bytes, matcher.aligned_bytes, matcher.aligned_head_bytes
+        scan_words = scan_bytes // 8
         if (
-            not 0 < head <= code_bytes - aligned
+            scan_bytes % 8
+            or not 1 <= scan_words <= MAX_SCAN_WORDS
+            or scan_bytes + aligned != matcher.code_bytes
             or not 0 <= aligned_head <= aligned
-            or rerank_k < 1
-            or prefilter_k < rerank_k
-            or aligned_prefilter_k < rerank_k
+        ):
+            raise ValidationFailed(
+                "the matcher's code needs a scan code of 8 to 512 bytes (whole 64-bit words) followed by the "
+                "aligned code, and an aligned head no longer than the aligned code",
+                code="invalid_index_options",
+            )
+        words = chosen.scan_words if chosen.scan_words is not None else scan_words
+        if (
+            not 1 <= words <= scan_words
+            or chosen.rerank_k < 1
+            or chosen.prefilter_k < chosen.rerank_k
+            or chosen.aligned_prefilter_k < chosen.rerank_k
             or (scan_threads is not None and scan_threads < 1)
         ):
             raise ValidationFailed(
-                "index options need 0 < head_bytes <= code_bytes - aligned_bytes, 0 <= aligned_head_bytes <= "
-                "aligned_bytes, prefilter_k, aligned_prefilter_k >= rerank_k >= 1 and scan_threads >= 1",
+                "index options need 1 <= scan_words <= the scan code's words, prefilter_k, aligned_prefilter_k >= "
+                "rerank_k >= 1 and scan_threads >= 1",
                 code="invalid_index_options",
             )
         self._matcher = matcher
-        self._rerank_k = rerank_k
-        self._prefilter_k = prefilter_k
-        self._head_bytes = head
+        self._profile = SearchProfile(
+            scan_words=words,
+            dense_scan=chosen.dense_scan,
+            prefilter_k=chosen.prefilter_k,
+            aligned_prefilter_k=chosen.aligned_prefilter_k,
+            rerank_k=chosen.rerank_k,
+        )
+        self._scan_bytes = scan_bytes
         self._aligned_bytes = aligned
         self._aligned_head_bytes = aligned_head
-        self._aligned_prefilter_k = aligned_prefilter_k
-        self._code_bytes = code_bytes
-        # with an aligned code the rest of the coarse code is not used (nor kept): see the module docstring
-        self._tail_bytes = 0 if aligned else code_bytes - head
+        self._code_bytes = matcher.code_bytes
         self._scan_threads = scan_threads if scan_threads is not None else min(MAX_SCAN_THREADS, os.cpu_count() or 1)
         self._templates: TemplateSource[T] = (
             templates if templates is not None else MemoryTemplates(size_of=matcher.template_nbytes)
         )
         self._lock = ReadWriteLock()
         self._n = 0
-        self._head = np.zeros((0, self._head_bytes), dtype=np.uint8)
-        self._tail = np.zeros((0, self._tail_bytes), dtype=np.uint8)
-        self._aligned = np.zeros((0, self._aligned_bytes), dtype=np.uint8)
+        self._scan = LaneCodes(words=scan_words)
+        self._aligned = np.zeros((0, aligned), dtype=np.uint8)
         self._ids: list[str] = []
         self._row_of: dict[str, int] = {}
 
-    @classmethod
-    def with_profile(
-        cls, profile: SearchProfile, *, matcher: Matcher[T], templates: TemplateSource[T] | None = None
-    ) -> FastIndex[T]:
-        """An index running ``profile``'s stages (one of :data:`SEARCH_PROFILES` or a custom one)."""
-        return cls(
-            matcher=matcher,
-            templates=templates,
-            head_bytes=profile.head_bytes,
-            prefilter_k=profile.prefilter_k,
-            aligned_prefilter_k=profile.aligned_prefilter_k,
-            rerank_k=profile.rerank_k,
-        )
-
     @property
     def profile(self) -> SearchProfile:
-        """The stages this index runs."""
-        return SearchProfile(
-            head_bytes=self._head_bytes,
-            prefilter_k=self._prefilter_k,
-            aligned_prefilter_k=self._aligned_prefilter_k,
-            rerank_k=self._rerank_k,
-        )
+        """The stages this index runs (``scan_words`` resolved to a number)."""
+        return self._profile
 
     # ----------------------------------------------------------------------------------------------- writing
     def add(self, subject_id: str, template: T) -> None:
@@ -172,13 +155,11 @@ class FastIndex(Generic[T]):
             last = self._n - 1
             if row != last:
                 moved = self._ids[last]
-                self._head[row] = self._head[last]
-                self._tail[row] = self._tail[last]
+                self._scan.move_row(last, row)
                 self._aligned[row] = self._aligned[last]
                 self._ids[row] = moved
                 self._row_of[moved] = row
-            self._head[last] = 0
-            self._tail[last] = 0
+            self._scan.clear_row(last)
             self._aligned[last] = 0
             self._ids.pop()
             self._n = last
@@ -226,9 +207,8 @@ class FastIndex(Generic[T]):
     def _store_codes(self, start: int, codes: NDArray[np.uint8]) -> None:
         stop = start + codes.shape[0]
         self._reserve(stop)
-        self._head[start:stop] = codes[:, : self._head_bytes]
-        self._tail[start:stop] = codes[:, self._head_bytes : self._head_bytes + self._tail_bytes]
-        self._aligned[start:stop] = codes[:, self._code_bytes - self._aligned_bytes :]
+        self._scan.set_rows(start, np.ascontiguousarray(codes[:, : self._scan_bytes]))
+        self._aligned[start:stop] = codes[:, self._scan_bytes :]
 
     def _append(self, items: Sequence[tuple[str, T]]) -> None:
         for subject_id, _ in items:
@@ -237,41 +217,39 @@ class FastIndex(Generic[T]):
         with self._lock.write():
             self._check_new(subject_id for subject_id, _ in items)
             start = self._n
-            stop = start + len(items)
             self._store_codes(start, codes)
             for offset, (subject_id, template) in enumerate(items):
                 self._ids.append(subject_id)
                 self._row_of[subject_id] = start + offset
                 self._templates.put(subject_id, template)
-            self._n = stop
+            self._n = start + len(items)
 
     def _reserve(self, rows: int) -> None:
-        capacity = self._head.shape[0]
+        capacity = self._aligned.shape[0]
         if rows <= capacity:
             return
         new_capacity = max(rows, _MIN_CAPACITY, int(capacity * _GROWTH))
-        self._head = _grown(self._head, new_capacity, self._n)
-        self._tail = _grown(self._tail, new_capacity, self._n)
-        self._aligned = _grown(self._aligned, new_capacity, self._n)
+        self._scan.reserve(new_capacity, used=self._n)
+        grown = np.zeros((new_capacity, self._aligned_bytes), dtype=np.uint8)
+        grown[: self._n] = self._aligned[: self._n]
+        self._aligned = grown
 
     # ----------------------------------------------------------------------------------------------- reading
     def search(self, template: T, *, k: int = 1) -> list[SearchHit]:
         return self.search_many([template], k=k)[0]
 
     def search_many(self, templates: Sequence[T], *, k: int = 1) -> list[list[SearchHit]]:
-        """Search several probes at once (the Hamming pass is batched over probes)."""
+        """Search several probes (one after the other, under one read lock)."""
         check_k(k)
         if not templates:
             return []
-        codes = self._codes(templates)
-        shifted = self._probe_codes(templates)
+        probes = [self._probe(template) for template in templates]
         with self._lock.read():
             if self._n == 0:
                 return [[] for _ in templates]
-            rows = self._candidate_rows(codes, shifted)
             results = []
-            for template, candidate_rows in zip(templates, rows, strict=True):
-                ids = [self._ids[row] for row in candidate_rows]
+            for template, probe in zip(templates, probes, strict=True):
+                ids = [self._ids[row] for row in self._candidate_rows(probe)]
                 fetched = self._templates.get_many(ids)
                 found = [(i, t) for i, t in zip(ids, fetched, strict=True) if t is not None]
                 similarities = self._matcher.compare_many(template, [t for _, t in found])
@@ -279,106 +257,90 @@ class FastIndex(Generic[T]):
             return results
 
     def candidates(self, template: T) -> list[str]:
-        """The subject ids the Hamming pass hands to the full comparison (for recall measurements)."""
-        codes = self._codes([template])
-        shifted = self._probe_codes([template])
+        """The subject ids the code stages hand to the full comparison, best first (for recall measurements)."""
+        probe = self._probe(template)
         with self._lock.read():
             if self._n == 0:
                 return []
-            return [self._ids[row] for row in self._candidate_rows(codes, shifted)[0]]
+            return [self._ids[row] for row in self._candidate_rows(probe)]
 
-    def coarse_neighbours(self, template: T, *, k: int) -> list[str]:
-        """The ``k`` nearest subject ids by the ranking distance of the later stages over the WHOLE gallery (the
-        shift-searched aligned distance when the matcher has an aligned code, else the whole coarse code), by
-        exhaustive scan.
+    def scan_rank(self, template: T, subject_id: str) -> int:
+        """How many palms the scan ranks strictly before ``subject_id`` for this probe (0: first); the profile's
+        ``prefilter_k`` must exceed it for the later stages to see the palm. For recall measurements."""
+        probe = self._probe(template)
+        with self._lock.read():
+            row = self._row_of.get(subject_id)
+            if row is None:
+                raise ValidationFailed("this subject is not in the index", code="invalid_subject_id")
+            scanned = scan_min(
+                self._scan, self._n, probe.scan, words=self._profile.scan_words, threads=self._scan_threads
+            )
+            return int(np.count_nonzero(scanned.distances < scanned.distances[row]))
 
-        A reference for measuring the head-only first pass; linear in the gallery (and 25 times dearer per row with
-        an aligned code), not for serving.
+    def reference_neighbours(self, template: T, *, k: int) -> list[str]:
+        """The ``k`` nearest subject ids over the WHOLE gallery by the last code stage's distance (the rotation- and
+        shift-searched aligned code; without one, the scan code over all its words and every alignment), by
+        exhaustive comparison.
+
+        A reference for measuring what the scan may miss; linear in the gallery and dearer per row than a search,
+        not for serving.
         """
         check_k(k)
-        code = self._codes([template])[0]
-        shifted = self._probe_codes([template])[0]
+        probe = self._probe(template, reference=True)
         with self._lock.read():
             n = self._n
             if n == 0:
                 return []
+            rows = np.arange(n, dtype=np.int64)
             distances: NDArray[np.int64]
             if self._aligned_bytes:
-                distances = min_hamming(shifted, self._aligned[:n]).astype(np.int64)
+                distances = min_rows(self._aligned, rows, probe.rotated, threads=self._scan_threads).astype(np.int64)
             else:
-                head = np.empty(n, dtype=np.int32)
-                hamming_scan(np.ascontiguousarray(code[: self._head_bytes]), self._head, n, head)
-                distances = head.astype(np.int64)
-                if self._tail_bytes:
-                    tail = np.empty(n, dtype=np.int32)
-                    tail_q = np.ascontiguousarray(code[self._head_bytes : self._head_bytes + self._tail_bytes])
-                    hamming_scan(tail_q, self._tail, n, tail)
-                    distances += tail
+                distances = scan_min(self._scan, n, probe.scan, threads=self._scan_threads).distances.astype(np.int64)
             keep = min(k, n)
             best = np.argpartition(distances, keep - 1)[:keep]
             return [self._ids[row] for row in best[np.argsort(distances[best], kind="stable")]]
 
-    def _aligned_rank(self, rows: NDArray[np.int64], shifted: NDArray[np.uint8], keep: int) -> NDArray[np.int64]:
-        """The ``keep`` rows nearest by aligned distance (best first): over the leading ``aligned_head_bytes`` first
-        when that leaves more than ``aligned_prefilter_k`` rows to rank over the whole aligned code."""
-        head = self._aligned_head_bytes
-        if 0 < head < self._aligned_bytes and rows.shape[0] > self._aligned_prefilter_k:
-            part = min_hamming_of_rows(
-                np.ascontiguousarray(shifted[:, :head]), self._aligned, rows, head, self._scan_threads
-            )
-            rows = rows[np.sort(np.argpartition(part, self._aligned_prefilter_k - 1)[: self._aligned_prefilter_k])]
-        distances = min_hamming_of_rows(shifted, self._aligned, rows, self._aligned_bytes, self._scan_threads)
-        best = np.argpartition(distances, keep - 1)[:keep] if keep < distances.shape[0] else np.arange(rows.shape[0])
-        return rows[best[np.argsort(distances[best], kind="stable")]]
-
-    def _candidate_rows(
-        self, codes: NDArray[np.uint8], shifted: Sequence[NDArray[np.uint8]]
-    ) -> list[NDArray[np.int64]]:
+    def _candidate_rows(self, probe: _Probe) -> NDArray[np.int64]:
+        """Rows for the full comparison, best first. Called under the read lock."""
         n = self._n
-        keep = min(n, self._rerank_k)
-        first_k = keep if self._tail_bytes == 0 and self._aligned_bytes == 0 else min(n, self._prefilter_k)
-        out: list[NDArray[np.int64]] = []
-        head_q = np.ascontiguousarray(codes[:, : self._head_bytes])
-        distances = np.empty(n, dtype=np.int32)
-        for q in range(codes.shape[0]):
-            scan_rows(head_q[q], self._head, n, distances, self._scan_threads)
-            rows_q = smallest(distances, first_k)
-            if self._aligned_bytes:
-                out.append(self._aligned_rank(rows_q, shifted[q], keep))
-                continue
-            total = distances[rows_q].astype(np.int64)
-            if self._tail_bytes:
-                tail_q = codes[q, self._head_bytes : self._head_bytes + self._tail_bytes]
-                total += np.bitwise_count(self._tail[rows_q] ^ tail_q).sum(axis=1, dtype=np.int64)
-            best = np.argpartition(total, keep - 1)[:keep] if keep < total.shape[0] else np.arange(total.shape[0])
-            out.append(rows_q[best[np.argsort(total[best], kind="stable")]])
-        return out
-
-    def _probe_codes(self, templates: Sequence[T]) -> list[NDArray[np.uint8]]:
-        """Each probe's shifted aligned codes (empty without an aligned code)."""
+        profile = self._profile
+        scanned = scan_min(self._scan, n, probe.scan, words=profile.scan_words, threads=self._scan_threads)
         if not self._aligned_bytes:
-            return [np.zeros((0, 0), dtype=np.uint8) for _ in templates]
-        out = []
-        for template in templates:
-            shifted = self._matcher.aligned_probe_codes(template)
-            if shifted.dtype != np.uint8 or shifted.ndim != 2 or shifted.shape[1] != self._aligned_bytes:
-                raise ValidationFailed("aligned probe code has the wrong size for this index", code="invalid_template")
-            if not len(shifted):
-                raise ValidationFailed("a probe needs at least one aligned code", code="invalid_template")
-            out.append(np.ascontiguousarray(shifted))
-        return out
+            rows = scanned.smallest(profile.rerank_k)
+            return _best(rows, scanned.distances[rows], profile.rerank_k)
+        rows = scanned.smallest(profile.prefilter_k)
+        head = self._aligned_head_bytes
+        if 0 < head < self._aligned_bytes and rows.shape[0] > profile.aligned_prefilter_k:
+            part = min_rows(self._aligned, rows, probe.aligned_head, width=head, threads=self._scan_threads)
+            rows = np.sort(rows[np.argpartition(part, profile.aligned_prefilter_k - 1)[: profile.aligned_prefilter_k]])
+        whole = min_rows(self._aligned, rows, probe.rotated, threads=self._scan_threads)
+        return _best(rows, whole, profile.rerank_k)
+
+    def _probe(self, template: T, *, reference: bool = False) -> _Probe:
+        """The probe's codes for the stages (checked against this index's widths)."""
+        scan = self._matcher.scan_probe_codes(template, dense=reference or self._profile.dense_scan)
+        _check_probe_codes(scan, self._scan_bytes, "scan")
+        if not self._aligned_bytes:
+            return _Probe(scan=scan, aligned_head=scan, rotated=scan)
+        rotated = self._matcher.aligned_probe_codes(template, rotated=True)
+        _check_probe_codes(rotated, self._aligned_bytes, "aligned")
+        head = self._aligned_head_bytes
+        unrotated = self._matcher.aligned_probe_codes(template, rotated=False)
+        _check_probe_codes(unrotated, self._aligned_bytes, "aligned")
+        return _Probe(scan=scan, aligned_head=np.ascontiguousarray(unrotated[:, :head]), rotated=rotated)
 
     def _codes(self, templates: Sequence[T]) -> NDArray[np.uint8]:
-        codes = self._matcher.coarse_codes(templates)
+        codes = self._matcher.index_codes(templates)
         if codes.dtype != np.uint8 or codes.shape != (len(templates), self._code_bytes):
-            raise ValidationFailed("coarse code has the wrong size for this index", code="invalid_template")
+            raise ValidationFailed("index code has the wrong size for this index", code="invalid_template")
         return codes
 
     # ----------------------------------------------------------------------------------------------- sizes
     def nbytes(self, *, include_templates: bool = True) -> int:
         """Bytes held in memory: code arrays (allocated capacity), the id map and (optionally) the template source."""
         with self._lock.read():
-            arrays = self._head.nbytes + self._tail.nbytes + self._aligned.nbytes
+            arrays = self._scan.nbytes + self._aligned.nbytes
             if include_templates:
                 arrays += self._templates.nbytes()
             id_strings = sum(sys.getsizeof(subject_id) for subject_id in self._ids)
@@ -391,7 +353,25 @@ class FastIndex(Generic[T]):
         return subject_id in self._row_of
 
 
-def _grown(array: NDArray[np.uint8], capacity: int, used: int) -> NDArray[np.uint8]:
-    grown = np.zeros((capacity, array.shape[1]), dtype=np.uint8)
-    grown[:used] = array[:used]
-    return grown
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Probe:
+    """A probe's codes for the three code stages."""
+
+    scan: NDArray[np.uint8]
+    aligned_head: NDArray[np.uint8]
+    rotated: NDArray[np.uint8]
+
+
+def _check_probe_codes(codes: NDArray[np.uint8], width: int, what: str) -> None:
+    if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != width or not len(codes):
+        raise ValidationFailed(f"the probe's {what} codes have the wrong size for this index", code="invalid_template")
+
+
+def _best(rows: NDArray[np.int64], distances: NDArray[np.integer], keep: int) -> NDArray[np.int64]:
+    """The ``keep`` rows of smallest distance, best first (ties by position)."""
+    if keep < distances.shape[0]:
+        chosen = np.argpartition(distances, keep - 1)[:keep]
+        chosen = chosen[np.lexsort((chosen, distances[chosen]))]
+    else:
+        chosen = np.argsort(distances, kind="stable")
+    return rows[chosen]

@@ -1,4 +1,4 @@
-"""Do distractor palms look like real palms to the index? Coarse-code and full-similarity statistics of both."""
+"""Do distractor palms look like real palms to the index? Scan-code and full-similarity statistics of both."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from palmid.index.engine import EngineMatcher
-from palmid.templates.matching import hamming_distances
+from palmid.index.kernels import min_rows
 from palmid.templates.template import Template
 
 __all__ = ["Distribution", "RealismReport", "compare_realism"]
@@ -42,18 +42,19 @@ class Distribution:
 class RealismReport:
     """Real enrolled palms vs distractors, as seen by non-mated real probes.
 
-    ``bit_bias_*``: mean |P(bit = 1) - 0.5| over the 2048 coarse bits; ``bit_probability_correlation``: Pearson
-    correlation of the per-bit probabilities (1 = same bias pattern); ``coarse_impostor_*``: normalised Hamming
-    distance of non-mated probes to real palms / to distractors; ``full_impostor_*``: full similarity likewise;
-    ``coarse_ks``: two-sample Kolmogorov-Smirnov statistic between the two coarse impostor distributions.
+    ``bit_bias_*``: mean |P(bit = 1) - 0.5| over the scan code's bits; ``bit_probability_correlation``: Pearson
+    correlation of the per-bit probabilities (1 = same bias pattern); ``scan_impostor_*``: the scan distance (the
+    smallest normalised Hamming distance over the probe's shifted scan codes, what the index's first pass ranks by)
+    of non-mated probes to real palms / to distractors; ``full_impostor_*``: full similarity likewise;
+    ``scan_ks``: two-sample Kolmogorov-Smirnov statistic between the two scan impostor distributions.
     """
 
     bit_bias_real: float
     bit_bias_distractors: float
     bit_probability_correlation: float
-    coarse_impostor_real: Distribution
-    coarse_impostor_distractors: Distribution
-    coarse_ks: float
+    scan_impostor_real: Distribution
+    scan_impostor_distractors: Distribution
+    scan_ks: float
     full_impostor_real: Distribution
     full_impostor_distractors: Distribution
 
@@ -67,13 +68,14 @@ def compare_realism(
     full_probes: int = 40,
 ) -> RealismReport:
     """Statistics of ``real`` enrolled templates vs ``distractors`` against non-mated real ``probes``."""
-    real_codes = np.stack([matcher.coarse_code(t) for t in real])
-    distractor_codes = np.stack([matcher.coarse_code(t) for t in distractors])
-    probe_codes = np.stack([matcher.coarse_code(t) for t in probes])
+    width = matcher.scan_bytes
+    real_codes = np.ascontiguousarray(matcher.index_codes(real)[:, :width])
+    distractor_codes = np.ascontiguousarray(matcher.index_codes(distractors)[:, :width])
+    probe_codes = [matcher.scan_probe_codes(t) for t in probes]
     p_real = np.unpackbits(real_codes, axis=1).mean(axis=0)
     p_distractors = np.unpackbits(distractor_codes, axis=1).mean(axis=0)
-    coarse_real = _hamming(probe_codes, real_codes)
-    coarse_distractors = _hamming(probe_codes, distractor_codes)
+    scan_real = _scan_distances(probe_codes, real_codes)
+    scan_distractors = _scan_distances(probe_codes, distractor_codes)
     full_real: list[NDArray[np.float64]] = []
     full_distractors: list[NDArray[np.float64]] = []
     for probe in probes[:full_probes]:
@@ -83,9 +85,9 @@ def compare_realism(
         bit_bias_real=float(np.abs(p_real - 0.5).mean()),
         bit_bias_distractors=float(np.abs(p_distractors - 0.5).mean()),
         bit_probability_correlation=float(np.corrcoef(p_real, p_distractors)[0, 1]),
-        coarse_impostor_real=Distribution.of(coarse_real),
-        coarse_impostor_distractors=Distribution.of(coarse_distractors),
-        coarse_ks=_ks_statistic(coarse_real, coarse_distractors),
+        scan_impostor_real=Distribution.of(scan_real),
+        scan_impostor_distractors=Distribution.of(scan_distractors),
+        scan_ks=_ks_statistic(scan_real, scan_distractors),
         full_impostor_real=Distribution.of(np.concatenate(full_real) if full_real else np.zeros(0)),
         full_impostor_distractors=Distribution.of(
             np.concatenate(full_distractors) if full_distractors else np.zeros(0)
@@ -93,9 +95,13 @@ def compare_realism(
     )
 
 
-def _hamming(probes: NDArray[np.uint8], gallery: NDArray[np.uint8]) -> NDArray[np.float64]:
-    """All probe-gallery Hamming distances as fractions of the code's bits, flattened."""
-    normalised: NDArray[np.float64] = (hamming_distances(probes, gallery) / (8 * gallery.shape[1])).ravel()
+def _scan_distances(probes: Sequence[NDArray[np.uint8]], gallery: NDArray[np.uint8]) -> NDArray[np.float64]:
+    """Scan distance of every probe (its shifted codes) to every gallery code, as fractions of the bits, flattened."""
+    rows = np.arange(gallery.shape[0], dtype=np.int64)
+    if not probes or not rows.size:
+        return np.zeros(0, dtype=np.float64)
+    distances = np.concatenate([min_rows(gallery, rows, codes) for codes in probes])
+    normalised: NDArray[np.float64] = distances / (8.0 * gallery.shape[1])
     return normalised
 
 

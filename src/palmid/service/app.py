@@ -168,11 +168,12 @@ def close_app(app: FastAPI) -> None:
 
 
 def default_index(recognizer: Recognizer, *, store: TemplateStore, profile: str = "accurate") -> Index[Template]:
-    """The identification index for the engine's templates: exact Hamming shortlist over compact codes kept in
-    memory, then full comparison of the best candidates, whose templates are read and decrypted from ``store`` per
-    search (:class:`~palmid.service.store_index.StoreTemplates`: no template is held in memory). ``profile`` names
-    one of :data:`~palmid.index.fast.SEARCH_PROFILES` (``Settings.index_profile``)."""
+    """The identification index for the engine's templates: shift-searched Hamming scan of compact codes kept in
+    memory, an aligned-code re-ranking, then full comparison of the best candidates, whose templates are read and
+    decrypted from ``store`` per search (:class:`~palmid.service.store_index.StoreTemplates`: no template is held
+    in memory). ``profile`` names one of :data:`~palmid.index.profiles.SEARCH_PROFILES` (``Settings.index_profile``).
+    """
     chosen = SEARCH_PROFILES.get(profile)
     if chosen is None:
         raise ConfigError(f"unknown index profile {profile!r}", code="config_invalid")
-    return FastIndex.with_profile(chosen, matcher=recognizer.index_matcher(), templates=StoreTemplates(store=store))
+    return FastIndex(profile=chosen, matcher=recognizer.index_matcher(), templates=StoreTemplates(store=store))

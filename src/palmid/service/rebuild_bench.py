@@ -268,7 +268,7 @@ def _insert_palms(
     consents, subjects, templates, keys = [], [], [], []
     codes: list[tuple[str, str, bytes]] = []  # (subject id, code format, sealed code)
     parsed = [Template.from_bytes(blob) for blob in blobs]
-    index_codes = EngineMatcher().coarse_codes(parsed)  # stored with each template, as enrollment does
+    index_codes = EngineMatcher().index_codes(parsed)  # stored with each template, as enrollment does
     for blob, template, index_code in zip(blobs, parsed, index_codes, strict=True):
         subject_id, consent_id = uuid.uuid4().hex, uuid.uuid4().hex
         data_key = new_data_key()

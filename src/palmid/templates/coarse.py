@@ -43,6 +43,10 @@ __all__ = [
     "aligned_probe_codes",
     "coarse_code",
     "coarse_similarities",
+    "fine_rows",
+    "packed_majority",
+    "rotation_blocks",
+    "sample_array",
 ]
 
 COARSE_CODE_BYTES = 256
@@ -113,15 +117,24 @@ def aligned_block(layout: CodeLayout) -> slice:
     return slice(start, start + layout.grid_cells * row_bytes)
 
 
-def _rows(blocks: NDArray[np.uint8], layout: CodeLayout) -> NDArray[np.uint8]:
-    """``(..., grid rows, row bytes)`` packed 0-degree fine rows of ``aligned_block`` bytes ``(..., block bytes)``."""
+def rotation_blocks(layout: CodeLayout) -> tuple[slice, ...]:
+    """Bytes of a sample blob that hold the fine code of each stored rotation, the 0-degree one first."""
+    zero, row_bytes, _ = _aligned_geometry(layout)
+    size = layout.grid_cells * row_bytes
+    order = [zero] + [r for r in range(len(layout.rotations_deg)) if r != zero]
+    return tuple(slice(layout.coarse_bytes + r * size, layout.coarse_bytes + (r + 1) * size) for r in order)
+
+
+def fine_rows(blocks: NDArray[np.uint8], layout: CodeLayout) -> NDArray[np.uint8]:
+    """``(..., grid rows, row bytes)`` packed fine rows of one rotation's bytes (``aligned_block``,
+    ``rotation_blocks``) ``(..., block bytes)``."""
     _, row_bytes, _ = _aligned_geometry(layout)
     if blocks.shape[-1] != layout.grid_cells * row_bytes:
         raise TemplateError("template sample has the wrong size for its extractor", code="template_corrupt")
     return blocks.reshape(*blocks.shape[:-1], layout.grid_cells, row_bytes)
 
 
-def _majority(packed: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def packed_majority(packed: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """Bitwise majority over axis 1 of packed bytes ``(n, samples, ...)``; ties -> the first sample's bit."""
     count = packed.shape[1]
     if count <= 2:
@@ -156,7 +169,7 @@ def aligned_codes(blocks: NDArray[np.uint8], layout: CodeLayout) -> NDArray[np.u
     ``(n, samples, block bytes)`` (all templates with the same number of samples)."""
     if blocks.ndim != 3 or blocks.shape[1] < 1:
         raise TemplateError("template sample has the wrong size for its extractor", code="template_corrupt")
-    rows = _majority(_rows(blocks, layout)[:, :, _cells(0)])  # (n, 14 rows, row bytes): majority on packed bytes
+    rows = packed_majority(fine_rows(blocks, layout)[:, :, _cells(0)])  # (n, 14 rows, row bytes), on packed bytes
     bits = np.unpackbits(rows, axis=-1).reshape(len(blocks), _ALIGNED_CELLS, layout.grid_cells, layout.channels)
     return _pad(bits[:, :, _cells(0)])
 
@@ -164,20 +177,26 @@ def aligned_codes(blocks: NDArray[np.uint8], layout: CodeLayout) -> NDArray[np.u
 def aligned_code(template: Template) -> NDArray[np.uint8]:
     """The template's ``(ALIGNED_CODE_BYTES,)`` aligned code (reference side)."""
     layout = layout_for(template.extractor_id, template.version)
-    code: NDArray[np.uint8] = aligned_codes(_sample_array(template, layout)[None, :, aligned_block(layout)], layout)[0]
+    code: NDArray[np.uint8] = aligned_codes(sample_array(template, layout)[None, :, aligned_block(layout)], layout)[0]
     return code
 
 
-def aligned_probe_codes(template: Template) -> NDArray[np.uint8]:
-    """``(25 * samples, ALIGNED_CODE_BYTES)``: the probe's aligned code at every shift of -2..+2 cells in y and x."""
+def aligned_probe_codes(template: Template, *, rotated: bool = False) -> NDArray[np.uint8]:
+    """``(25 * samples, ALIGNED_CODE_BYTES)``: the probe's aligned code at every shift of -2..+2 cells in y and x,
+    from each sample's 0-degree fine code; with ``rotated`` also from its other stored rotations (``(25 * samples *
+    rotations, ...)``, the 0-degree codes first), so that the distance also searches the relative rotations the full
+    comparison searches (the reference side is always 0 degrees)."""
     layout = layout_for(template.extractor_id, template.version)
-    raw = _sample_array(template, layout)
-    bits = np.unpackbits(_rows(raw[:, aligned_block(layout)], layout), axis=-1).reshape(
-        len(raw), layout.grid_cells, layout.grid_cells, layout.channels
-    )
+    raw = sample_array(template, layout)
+    blocks = rotation_blocks(layout) if rotated else (aligned_block(layout),)
     span = range(-ALIGNED_MAX_SHIFT_CELLS, ALIGNED_MAX_SHIFT_CELLS + 1)
-    shifted = [bits[:, _cells(dy), _cells(dx)] for dy in span for dx in span]
-    return _pad(np.stack(shifted, axis=1).reshape(-1, *shifted[0].shape[1:]))
+    shifted: list[NDArray[np.uint8]] = []
+    for block in blocks:
+        bits = np.unpackbits(fine_rows(raw[:, block], layout), axis=-1).reshape(
+            len(raw), layout.grid_cells, layout.grid_cells, layout.channels
+        )
+        shifted.extend(bits[:, _cells(dy), _cells(dx)] for dy in span for dx in span)
+    return _pad(np.concatenate(shifted))
 
 
 def aligned_distances(probe_codes: NDArray[np.uint8], codes: NDArray[np.uint8]) -> NDArray[np.int32]:
@@ -198,7 +217,8 @@ def aligned_distances(probe_codes: NDArray[np.uint8], codes: NDArray[np.uint8]) 
     return best
 
 
-def _sample_array(template: Template, layout: CodeLayout) -> NDArray[np.uint8]:
+def sample_array(template: Template, layout: CodeLayout) -> NDArray[np.uint8]:
+    """``(samples, sample bytes)`` of a template whose samples all have the layout's size."""
     if any(len(sample) != layout.sample_bytes for sample in template.samples):
         raise TemplateError("template sample has the wrong size for its extractor", code="template_corrupt")
     return np.frombuffer(b"".join(template.samples), dtype=np.uint8).reshape(template.n_samples, -1)
