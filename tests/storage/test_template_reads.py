@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 from storage_helpers import FakeClock, enroll_one, new_tenant, raw_engine, template_bytes
@@ -102,3 +104,26 @@ def test_a_tampered_ciphertext_fails_closed(store: Store, clock: FakeClock, sett
     with pytest.raises(CryptoError) as caught:
         store.load_templates(subject_ids=[other.subject_id, victim.subject_id])
     assert caught.value.code == "decrypt_failed"
+
+
+def test_bulk_reads_warm_the_keystore_file_first(
+    store: Store, clock: FakeClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = new_tenant(store)
+    enroll_one(store, clock, tenant_id=tenant.tenant_id)
+    warmed: list[int] = []
+    original = Keystore.warm_cache
+    monkeypatch.setattr(Keystore, "warm_cache", lambda self: (warmed.append(1), original(self))[-1])
+    assert len(list(store.iter_templates())) == 1
+    assert sum(len(batch) for batch in store.search_codes.iter_batches()) <= 1
+    assert len(warmed) == 2  # once per bulk read, before any key lookup
+
+
+def test_warming_reads_the_file_and_tolerates_its_absence(tmp_path: Path) -> None:
+    keystore = Keystore(path=tmp_path / KEYSTORE_FILENAME)
+    try:
+        keystore.warm_cache()  # the real file: read through without error
+    finally:
+        keystore.close()
+    (tmp_path / KEYSTORE_FILENAME).unlink()
+    keystore.warm_cache()  # gone: nothing to warm, and no error (the lookups report a missing keystore)

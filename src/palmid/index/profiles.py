@@ -37,4 +37,6 @@ SEARCH_PROFILES: dict[str, SearchProfile] = {
     "accurate": SearchProfile(),
     "fast": SearchProfile(scan_words=8),
 }
-"""The service's ``index_profile`` choices. Figures measured at a million palms: ``palmid bench search``."""
+"""The service's ``index_profile`` choices. Measured at a million palms on a 2-core machine (``palmid bench search
+--gallery 1000000``: Tongji mates among mosaic distractors, AVX-512 kernel): ``accurate`` p50/p95/p99
+12.2/15.8/17.9 ms, exhaustive top-1 found in 1000 of 1000 mated searches; ``fast`` 10.2/13.3/15.5 ms, 300 of 300."""

@@ -31,6 +31,7 @@ from palmid.storage.db import READ_ONLY_OPTION, create_db_engine
 from palmid.storage.models import UTCDateTime
 
 KEYSTORE_FILENAME = "keystore.db"
+_WARM_CHUNK_BYTES = 1 << 20
 
 
 class _KeyBase(DeclarativeBase):
@@ -49,6 +50,7 @@ class Keystore:
     """Wrapped data keys by subject id (one small SQLite file)."""
 
     def __init__(self, *, path: Path) -> None:
+        self._path = path
         self._engine: Engine = create_db_engine(f"sqlite:///{path}", sqlite_journal_mode="DELETE")
         try:
             with self._engine.begin() as connection:
@@ -61,6 +63,22 @@ class Keystore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def warm_cache(self) -> None:
+        """Read the keystore file once, front to back, before a bulk read of (nearly) every subject's key.
+
+        The start-up rebuild looks keys up by subject id, which is random order in the file: on a cold page cache
+        (after a reboot) a million such lookups waited ~35 s for the disk here, while one sequential read of the
+        257 MB file took 0.2 s and turns every later lookup into a cache hit. Only the operating system's cache is
+        filled (nothing is kept here); an unreadable file is left to the lookups themselves to report.
+        """
+        buffer = bytearray(_WARM_CHUNK_BYTES)
+        try:
+            with self._path.open("rb") as handle:
+                while handle.readinto(buffer):
+                    pass
+        except OSError:
+            return
 
     @contextmanager
     def _session(self) -> Iterator[Session]:

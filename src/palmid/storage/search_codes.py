@@ -47,6 +47,7 @@ def iter_search_codes(deps: SubjectDeps, *, batch_size: int) -> Iterator[list[St
     """Every stored code, decrypted, in template order, ``batch_size`` per batch (no session held while yielding).
 
     A row whose data key is missing, or a ciphertext that fails authentication, raises CryptoError."""
+    deps.keystore.warm_cache()  # every key will be looked up, in random order
     last_id = 0
     while True:
         with deps.read() as session:

@@ -21,6 +21,7 @@ LOAD_BATCH = 500
 
 def iter_templates(deps: SubjectDeps, *, batch_size: int) -> Iterator[tuple[str, bytes]]:
     """Decrypt every template in id order, ``batch_size`` rows per query (no session is held while yielding)."""
+    deps.keystore.warm_cache()  # every key will be looked up, in random order
     last_id = 0
     while True:
         with deps.read() as session:
