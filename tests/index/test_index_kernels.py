@@ -12,10 +12,10 @@ from palmid.index import _kernels
 from palmid.index import kernels as kernels_module
 from palmid.index.fast import FastIndex
 from palmid.index.hamming import split_rows
-from palmid.index.kernels import LANES, LaneCodes, best_kernel, min_rows, scan_min
+from palmid.index.kernels import LANES, LaneCodes, available_kernels, best_kernel, min_rows, scan_min
 from palmid.index.profiles import SearchProfile
 
-KERNELS = ["best", "portable"]
+KERNELS = ["best", *available_kernels()]
 
 
 def _lane_codes(codes: NDArray[np.uint8]) -> LaneCodes:
@@ -30,8 +30,13 @@ def _min_hamming(probes: NDArray[np.uint8], codes: NDArray[np.uint8]) -> NDArray
     return distances
 
 
-def test_best_kernel_is_named() -> None:
-    assert best_kernel() in {"avx512", "portable"}
+def test_best_kernel_is_named_and_unavailable_ones_are_refused() -> None:
+    assert best_kernel() in {"avx512", "popcnt", "portable"}
+    assert available_kernels()[0] == "portable" and available_kernels()[-1] == best_kernel()
+    codes = np.zeros((8, 8), dtype=np.uint8)
+    for name in {"popcnt", "avx512"} - set(available_kernels()):
+        with pytest.raises(ValueError):
+            scan_min(_lane_codes(codes), 8, codes[:1], kernel=name)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

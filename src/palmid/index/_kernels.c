@@ -10,9 +10,11 @@
  * select_rows     the rows of a distance array below a radius (the exact k smallest, with the histogram that
  *                 scan_min keeps while it scans).
  *
- * Each function has an AVX-512 (VPOPCNTDQ + BW) implementation, chosen at run time when the CPU has it, and a
- * portable one (64-bit popcount) that gives identical results; `kernel` = 0 picks the best available, 1 forces
- * the portable one (tests compare both). The GIL is released while they run, so Python threads can split a scan.
+ * Implementations, all with identical results: AVX-512 (F + BW + VPOPCNTDQ), scalar with the POPCNT instruction
+ * (x86-64 without AVX-512), and plain portable C. `kernel` = 0 picks the best this CPU has (checked at run time:
+ * the build uses no -march flags), 1 forces the portable one, 2 POPCNT, 3 AVX-512 (an explicit choice the CPU lacks
+ * raises ValueError; tests compare every available one). The GIL is released while they run, so Python threads can
+ * split a scan.
  * Arguments are checked here as well as in Python: a wrong size raises ValueError, never reads out of bounds.
  */
 #define PY_SSIZE_T_CLEAN
@@ -32,50 +34,67 @@
 #define MAX_PROBES 4096
 #define PREFETCH_ROWS 6
 
-enum { KERNEL_BEST = 0, KERNEL_PORTABLE = 1 };
+/* What the caller asks for (the `kernel` argument) and what runs. An explicit choice the CPU lacks is an error. */
+enum { KERNEL_BEST = 0, KERNEL_PORTABLE = 1, KERNEL_POPCNT = 2, KERNEL_AVX512 = 3 };
+enum { IMPL_PORTABLE, IMPL_POPCNT, IMPL_AVX512 };
 
 /* ------------------------------------------------------------------------------------------- portable */
-static void scan_min_portable(const uint64_t *codes, Py_ssize_t total_words, Py_ssize_t group_start,
-                              Py_ssize_t group_stop, Py_ssize_t words, const uint64_t *probes,
-                              Py_ssize_t n_probes, uint16_t *out) {
-    for (Py_ssize_t g = group_start; g < group_stop; g++) {
-        const uint64_t *base = codes + g * total_words * LANES;
-        for (int lane = 0; lane < LANES; lane++) {
-            unsigned best = 0xFFFFu;
-            for (Py_ssize_t p = 0; p < n_probes; p++) {
-                const uint64_t *probe = probes + p * total_words;
-                unsigned d = 0;
-                for (Py_ssize_t w = 0; w < words; w++) {
-                    d += (unsigned)__builtin_popcountll(base[w * LANES + lane] ^ probe[w]);
-                }
-                if (d < best) best = d;
-            }
-            out[(g - group_start) * LANES + lane] = (uint16_t)best;
-        }
+/* The scalar kernels, compiled twice: plain C, and (x86) with the POPCNT instruction, which the plain build may
+ * not assume. */
+#define SCAN_MIN_SCALAR(NAME, ATTRIBUTE)                                                                          \
+    ATTRIBUTE static void NAME(const uint64_t *codes, Py_ssize_t total_words, Py_ssize_t group_start,              \
+                               Py_ssize_t group_stop, Py_ssize_t words, const uint64_t *probes, Py_ssize_t n_probes,\
+                               uint16_t *out) {                                                                   \
+        for (Py_ssize_t g = group_start; g < group_stop; g++) {                                                   \
+            const uint64_t *base = codes + g * total_words * LANES;                                               \
+            unsigned best[LANES];                                                                                 \
+            for (int lane = 0; lane < LANES; lane++) best[lane] = 0xFFFFu;                                        \
+            for (Py_ssize_t p = 0; p < n_probes; p++) {                                                           \
+                const uint64_t *probe = probes + p * total_words;                                                 \
+                unsigned d[LANES] = {0};                                                                          \
+                for (Py_ssize_t w = 0; w < words; w++) {                                                          \
+                    const uint64_t q = probe[w];                                                                  \
+                    const uint64_t *x = base + w * LANES;                                                         \
+                    for (int lane = 0; lane < LANES; lane++) d[lane] += (unsigned)__builtin_popcountll(x[lane] ^ q);\
+                }                                                                                                 \
+                for (int lane = 0; lane < LANES; lane++)                                                          \
+                    if (d[lane] < best[lane]) best[lane] = d[lane];                                               \
+            }                                                                                                     \
+            for (int lane = 0; lane < LANES; lane++) out[(g - group_start) * LANES + lane] = (uint16_t)best[lane]; \
+        }                                                                                                         \
     }
-}
 
-static void min_rows_portable(const uint8_t *codes, Py_ssize_t row_bytes, Py_ssize_t width, const int64_t *rows,
-                              Py_ssize_t n_rows, const uint8_t *probes, Py_ssize_t n_probes, int32_t *out) {
-    for (Py_ssize_t i = 0; i < n_rows; i++) {
-        const uint8_t *row = codes + rows[i] * row_bytes;
-        int32_t best = INT32_MAX;
-        for (Py_ssize_t p = 0; p < n_probes; p++) {
-            const uint8_t *probe = probes + p * width;
-            int32_t d = 0;
-            Py_ssize_t b = 0;
-            for (; b + 8 <= width; b += 8) {
-                uint64_t x, y;
-                memcpy(&x, row + b, 8);
-                memcpy(&y, probe + b, 8);
-                d += __builtin_popcountll(x ^ y);
-            }
-            for (; b < width; b++) d += __builtin_popcount((unsigned)(row[b] ^ probe[b]));
-            if (d < best) best = d;
-        }
-        out[i] = best;
+#define MIN_ROWS_SCALAR(NAME, ATTRIBUTE)                                                                          \
+    ATTRIBUTE static void NAME(const uint8_t *codes, Py_ssize_t row_bytes, Py_ssize_t width, const int64_t *rows,  \
+                               Py_ssize_t n_rows, const uint8_t *probes, Py_ssize_t n_probes, int32_t *out) {     \
+        for (Py_ssize_t i = 0; i < n_rows; i++) {                                                                 \
+            const uint8_t *row = codes + rows[i] * row_bytes;                                                     \
+            int32_t best = INT32_MAX;                                                                             \
+            for (Py_ssize_t p = 0; p < n_probes; p++) {                                                           \
+                const uint8_t *probe = probes + p * width;                                                        \
+                int32_t d = 0;                                                                                    \
+                Py_ssize_t b = 0;                                                                                 \
+                for (; b + 8 <= width; b += 8) {                                                                  \
+                    uint64_t x, y;                                                                                \
+                    memcpy(&x, row + b, 8);                                                                       \
+                    memcpy(&y, probe + b, 8);                                                                     \
+                    d += __builtin_popcountll(x ^ y);                                                             \
+                }                                                                                                 \
+                for (; b < width; b++) d += __builtin_popcount((unsigned)(row[b] ^ probe[b]));                    \
+                if (d < best) best = d;                                                                           \
+            }                                                                                                     \
+            out[i] = best;                                                                                        \
+        }                                                                                                         \
     }
-}
+
+#define NO_ATTRIBUTE
+SCAN_MIN_SCALAR(scan_min_portable, NO_ATTRIBUTE)
+MIN_ROWS_SCALAR(min_rows_portable, NO_ATTRIBUTE)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define POPCNT_TARGET __attribute__((target("popcnt")))
+SCAN_MIN_SCALAR(scan_min_popcnt, POPCNT_TARGET)
+MIN_ROWS_SCALAR(min_rows_popcnt, POPCNT_TARGET)
+#endif
 
 /* ------------------------------------------------------------------------------------------- AVX-512 */
 #ifdef PALMID_X86
@@ -193,16 +212,40 @@ AVX512_TARGET static void min_rows_avx512(const uint8_t *codes, Py_ssize_t row_b
 }
 #endif
 
-static int avx512_available = -1;
+static int cpu_features = -1; /* bit 0: POPCNT, bit 1: AVX-512 (F, BW, VPOPCNTDQ) */
 
-static int use_avx512(int kernel) {
+static int features(void) {
+    if (cpu_features < 0) {
 #ifdef PALMID_X86
-    if (avx512_available < 0) avx512_available = has_avx512();
-    return kernel == KERNEL_BEST && avx512_available;
+        __builtin_cpu_init();
+        cpu_features = (__builtin_cpu_supports("popcnt") ? 1 : 0) | (has_avx512() ? 2 : 0);
 #else
-    (void)kernel;
-    return 0;
+        cpu_features = 0;
 #endif
+    }
+    return cpu_features;
+}
+
+/* The implementation for a `kernel` argument, or -1 (with ValueError set) when it is unknown or unavailable. */
+static int resolve(int kernel) {
+    int have = features();
+    switch (kernel) {
+    case KERNEL_BEST:
+        return (have & 2) ? IMPL_AVX512 : (have & 1) ? IMPL_POPCNT : IMPL_PORTABLE;
+    case KERNEL_PORTABLE:
+        return IMPL_PORTABLE;
+    case KERNEL_POPCNT:
+        if (have & 1) return IMPL_POPCNT;
+        break;
+    case KERNEL_AVX512:
+        if (have & 2) return IMPL_AVX512;
+        break;
+    default:
+        PyErr_SetString(PyExc_ValueError, "unknown kernel");
+        return -1;
+    }
+    PyErr_SetString(PyExc_ValueError, "this CPU does not have the requested kernel's instructions");
+    return -1;
 }
 
 /* ------------------------------------------------------------------------------------------- Python API */
@@ -235,10 +278,12 @@ static PyObject *py_scan_min(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     uint32_t *copies = NULL;
     if (total_words < 1 || total_words > MAX_WORDS || words < 1 || words > total_words || group_start < 0 ||
-        group_stop < group_start || n_probes < 1 || n_probes > MAX_PROBES || (kernel != 0 && kernel != 1)) {
-        PyErr_SetString(PyExc_ValueError, "scan_min: invalid sizes or kernel");
+        group_stop < group_start || n_probes < 1 || n_probes > MAX_PROBES) {
+        PyErr_SetString(PyExc_ValueError, "scan_min: invalid sizes");
         goto done;
     }
+    const int impl = resolve(kernel);
+    if (impl < 0) goto done;
     const Py_ssize_t bins = 64 * words + 1;
     if (check_buffer(&codes, group_stop * total_words * LANES * 8, "codes") ||
         check_buffer(&probes, n_probes * total_words * 8, "probes") ||
@@ -250,20 +295,20 @@ static PyObject *py_scan_min(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    int fast = use_avx512(kernel);
     Py_BEGIN_ALLOW_THREADS
     uint16_t *dist = (uint16_t *)out.buf;
     for (Py_ssize_t slab = group_start; slab < group_stop; slab += SLAB_GROUPS) {
         Py_ssize_t stop = slab + SLAB_GROUPS < group_stop ? slab + SLAB_GROUPS : group_stop;
         uint16_t *slab_out = dist + (slab - group_start) * LANES;
+        const uint64_t *code_words = (const uint64_t *)codes.buf, *probe_words = (const uint64_t *)probes.buf;
 #ifdef PALMID_X86
-        if (fast)
-            scan_min_avx512((const uint64_t *)codes.buf, total_words, slab, stop, words,
-                            (const uint64_t *)probes.buf, n_probes, slab_out);
+        if (impl == IMPL_AVX512)
+            scan_min_avx512(code_words, total_words, slab, stop, words, probe_words, n_probes, slab_out);
+        else if (impl == IMPL_POPCNT)
+            scan_min_popcnt(code_words, total_words, slab, stop, words, probe_words, n_probes, slab_out);
         else
 #endif
-            scan_min_portable((const uint64_t *)codes.buf, total_words, slab, stop, words,
-                              (const uint64_t *)probes.buf, n_probes, slab_out);
+            scan_min_portable(code_words, total_words, slab, stop, words, probe_words, n_probes, slab_out);
         /* histogram of the slab while it is in the cache (four copies: no chain of dependent increments) */
         Py_ssize_t valid = row_limit - slab * LANES;
         Py_ssize_t count = (stop - slab) * LANES;
@@ -349,10 +394,12 @@ static PyObject *py_select_rows(PyObject *self, PyObject *args) {
     int kernel;
     if (!PyArg_ParseTuple(args, "y*nnnw*i", &distances, &n, &radius, &at_radius, &out, &kernel)) return NULL;
     PyObject *result = NULL;
-    if (n < 0 || radius < 0 || radius > 0xFFFF || at_radius < 0 || (kernel != 0 && kernel != 1)) {
+    if (n < 0 || radius < 0 || radius > 0xFFFF || at_radius < 0) {
         PyErr_SetString(PyExc_ValueError, "select_rows: invalid sizes");
         goto done;
     }
+    const int impl = resolve(kernel);
+    if (impl < 0) goto done;
     if (check_buffer(&distances, n * 2, "distances")) goto done;
     const Py_ssize_t capacity = out.len / 8;
     const uint16_t *d = (const uint16_t *)distances.buf;
@@ -362,7 +409,7 @@ static PyObject *py_select_rows(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t start = 0;
 #ifdef PALMID_X86
-    if (use_avx512(kernel)) start = select_skip_avx512(d, n, (uint16_t)radius, at_radius, rows, capacity,
+    if (impl == IMPL_AVX512) start = select_skip_avx512(d, n, (uint16_t)radius, at_radius, rows, capacity,
                                                             &written, &equal, &overflow);
 #endif
     if (!overflow) select_tail(d, start, n, (unsigned)radius, at_radius, rows, capacity, &written, &equal, &overflow);
@@ -394,10 +441,12 @@ static PyObject *py_min_rows(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     uint8_t *padded = NULL;
     if (width < 1 || width > MAX_ROW_BYTES || row_bytes < width || n_code_rows < 0 || n_rows < 0 ||
-        n_probes < 1 || n_probes > MAX_PROBES || (kernel != 0 && kernel != 1)) {
-        PyErr_SetString(PyExc_ValueError, "min_rows: invalid sizes or kernel");
+        n_probes < 1 || n_probes > MAX_PROBES) {
+        PyErr_SetString(PyExc_ValueError, "min_rows: invalid sizes");
         goto done;
     }
+    const int impl = resolve(kernel);
+    if (impl < 0) goto done;
     if (check_buffer(&codes, n_code_rows * row_bytes, "codes") || check_buffer(&rows, n_rows * 8, "rows") ||
         check_buffer(&probes, n_probes * width, "probes") || check_buffer(&out, n_rows * 4, "out"))
         goto done;
@@ -408,7 +457,7 @@ static PyObject *py_min_rows(PyObject *self, PyObject *args) {
             goto done;
         }
     }
-    int fast = use_avx512(kernel);
+    const int fast = impl == IMPL_AVX512;
     Py_ssize_t blocks = (n_probes + PROBE_BLOCK - 1) / PROBE_BLOCK;
     Py_ssize_t stride = ((width + 63) / 64) * 64;
     if (fast) {
@@ -427,6 +476,9 @@ static PyObject *py_min_rows(PyObject *self, PyObject *args) {
     if (fast)
         min_rows_avx512((const uint8_t *)codes.buf, row_bytes, width, row_ids, n_rows, padded, blocks, stride,
                         (int32_t *)out.buf);
+    else if (impl == IMPL_POPCNT)
+        min_rows_popcnt((const uint8_t *)codes.buf, row_bytes, width, row_ids, n_rows, (const uint8_t *)probes.buf,
+                        n_probes, (int32_t *)out.buf);
     else
 #endif
         min_rows_portable((const uint8_t *)codes.buf, row_bytes, width, row_ids, n_rows,
@@ -445,7 +497,8 @@ done:
 static PyObject *py_best_kernel(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
-    return PyUnicode_FromString(use_avx512(KERNEL_BEST) ? "avx512" : "portable");
+    static const char *names[] = {"portable", "popcnt", "avx512"};
+    return PyUnicode_FromString(names[resolve(KERNEL_BEST)]);
 }
 
 static PyMethodDef methods[] = {

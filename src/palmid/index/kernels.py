@@ -8,9 +8,10 @@ searched, e.g. 25 shifts):
   is broadcast against it: memory is read once however many codes the probe has.
 - :func:`min_rows` over a shortlist of rows of an ordinary row-major ``(rows, bytes)`` code array.
 
-Each has an AVX-512 (VPOPCNTDQ) implementation, used when the CPU has it, and a portable one with identical
-results (``kernel="portable"`` forces it; :func:`best_kernel` names what runs). The GIL is released inside, so a
-scan is split over :func:`~palmid.index.hamming.scan_pool` threads.
+Each has three implementations with identical results: AVX-512 (VPOPCNTDQ), scalar with the POPCNT instruction,
+and portable C; ``kernel="best"`` runs the fastest this CPU has (:func:`best_kernel` names it,
+:func:`available_kernels` lists them), and naming one the CPU lacks raises ``ValueError``. The GIL is released
+inside, so a scan is split over :func:`~palmid.index.hamming.scan_pool` threads.
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from numpy.typing import NDArray
 import palmid.index._kernels as _kernels
 from palmid.index.hamming import scan_pool, split_rows
 
-__all__ = ["LANES", "Kernel", "LaneCodes", "ScanDistances", "best_kernel", "min_rows", "scan_min"]
+__all__ = [
+    "LANES",
+    "Kernel",
+    "LaneCodes",
+    "ScanDistances",
+    "available_kernels",
+    "best_kernel",
+    "min_rows",
+    "scan_min",
+]
 
 LANES = 8
 """Rows per group of the lane-major layout (one 512-bit register holds one word of each)."""
@@ -37,14 +47,20 @@ _MIN_PARALLEL_GROUPS = 4096
 _MIN_PARALLEL_ROWS = 2048
 """Shortlist rows below which :func:`min_rows` stays on one thread."""
 
-Kernel = Literal["best", "portable"]
-_KERNEL_CODES: dict[str, int] = {"best": 0, "portable": 1}
+Kernel = Literal["best", "portable", "popcnt", "avx512"]
+_KERNEL_CODES: dict[str, int] = {"best": 0, "portable": 1, "popcnt": 2, "avx512": 3}
 
 
 def best_kernel() -> str:
-    """``"avx512"`` or ``"portable"``: the implementation ``kernel="best"`` runs on this CPU."""
+    """``"avx512"``, ``"popcnt"`` or ``"portable"``: the implementation ``kernel="best"`` runs on this CPU."""
     name: str = _kernels.best_kernel()
     return name
+
+
+def available_kernels() -> tuple[str, ...]:
+    """The implementations this CPU can run (``"portable"`` always), slowest first."""
+    order = ("portable", "popcnt", "avx512")
+    return order[: order.index(best_kernel()) + 1]
 
 
 def _kernel_code(kernel: Kernel) -> int:
