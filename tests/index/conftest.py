@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from palmid.index.base import AlignedProbeCodes
+
 CODE_BYTES = 64
 
 
@@ -41,8 +43,9 @@ class ToyMatcher:
         code = np.frombuffer(template.code, dtype=np.uint8)
         return np.stack([np.roll(code, shift) for shift in ((-1, 0, 1) if dense else (0,))])
 
-    def aligned_probe_codes(self, template: ToyTemplate, *, rotated: bool = False) -> NDArray[np.uint8]:
-        return np.zeros((0, 0), dtype=np.uint8)
+    def aligned_probe_codes(self, template: ToyTemplate) -> AlignedProbeCodes:
+        empty = np.zeros((0, 0), dtype=np.uint8)
+        return AlignedProbeCodes(unrotated=empty, rotated=empty)
 
     def index_code(self, template: ToyTemplate) -> NDArray[np.uint8]:
         return np.frombuffer(template.code, dtype=np.uint8).copy()
@@ -71,7 +74,7 @@ class ToyMatcher:
 class AlignedToyMatcher(ToyMatcher):
     """Index code = 16 scan bytes (the raw code's first bytes, shift-sensitive: the probe's scan code is its own
     first 16 bytes) + the 64-byte code again as an aligned code; the probe's aligned codes are its code rolled by -1,
-    0, +1 bytes (the full comparison's shifts), and ``rotated`` adds rolls by -2 and +2."""
+    0, +1 bytes (the full comparison's shifts), and the rotated set adds rolls by -2 and +2."""
 
     head = 16
 
@@ -98,10 +101,10 @@ class AlignedToyMatcher(ToyMatcher):
         raw = super().index_codes(templates)
         return np.concatenate([raw[:, : self.head], raw], axis=1)
 
-    def aligned_probe_codes(self, template: ToyTemplate, *, rotated: bool = False) -> NDArray[np.uint8]:
+    def aligned_probe_codes(self, template: ToyTemplate) -> AlignedProbeCodes:
         code = np.frombuffer(template.code, dtype=np.uint8)
-        shifts = (-1, 0, 1, -2, 2) if rotated else (-1, 0, 1)
-        return np.stack([np.roll(code, shift) for shift in shifts])
+        rotated = np.stack([np.roll(code, shift) for shift in (-1, 0, 1, -2, 2)])
+        return AlignedProbeCodes(unrotated=rotated[:3], rotated=rotated)
 
 
 @pytest.fixture

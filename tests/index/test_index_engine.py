@@ -74,11 +74,12 @@ def test_probe_codes_of_the_engine(palms: list[list[Template]]) -> None:
     probe = merge_templates(palms[0][:2])
     assert matcher.scan_probe_codes(probe).shape == (13 * 2, SCAN_BYTES)
     assert matcher.scan_probe_codes(probe, dense=True).shape == (25 * 2, SCAN_BYTES)
-    unrotated = matcher.aligned_probe_codes(probe)
-    rotated = matcher.aligned_probe_codes(probe, rotated=True)
+    codes = matcher.aligned_probe_codes(probe)
+    unrotated, rotated = codes.unrotated, codes.rotated
     assert rotated.shape == (3 * unrotated.shape[0], matcher.aligned_bytes)
     np.testing.assert_array_equal(rotated[: unrotated.shape[0]], unrotated)  # the 0-degree codes first
     np.testing.assert_array_equal(unrotated, aligned_probe_codes(probe))
+    np.testing.assert_array_equal(rotated, aligned_probe_codes(probe, rotated=True))
 
 
 @pytest.mark.parametrize("profile", sorted(SEARCH_PROFILES))

@@ -25,6 +25,15 @@ T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlignedProbeCodes:
+    """A probe's aligned codes, one row per alignment searched: ``unrotated`` (shifts only) and ``rotated`` (those
+    same rows first, then the shifts at the other stored rotations)."""
+
+    unrotated: NDArray[np.uint8]
+    rotated: NDArray[np.uint8]
+
+
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     """One search result: an enrolled subject and its similarity to the probe (higher = same palm)."""
@@ -65,8 +74,8 @@ class Matcher(Protocol[T_contra]):
       scan distance is the smallest Hamming distance between its scan code and any of the probe's
       ``scan_probe_codes`` (one per alignment searched; a single code is a plain Hamming search);
     - the last ``aligned_bytes`` (0: none) are the *aligned code*, which ranks the scan's shortlist: the smallest
-      Hamming distance of its first ``aligned_head_bytes`` to the probe's unrotated ``aligned_probe_codes`` first,
-      then of the whole code to the ``rotated=True`` set.
+      Hamming distance of its first ``aligned_head_bytes`` to the probe's unrotated aligned codes first, then of
+      the whole code to the rotated set (:class:`AlignedProbeCodes`).
 
     ``compare_many`` is the full comparison of a probe with several references (== ``compare`` elementwise).
     """
@@ -95,8 +104,8 @@ class Matcher(Protocol[T_contra]):
         """``(alignments, scan_bytes)`` scan codes of a probe; ``dense`` may search more alignments."""
         ...
 
-    def aligned_probe_codes(self, template: T_contra, *, rotated: bool = False) -> NDArray[np.uint8]:
-        """``(alignments, aligned_bytes)`` codes of a probe, one per alignment searched (``rotated``: more)."""
+    def aligned_probe_codes(self, template: T_contra) -> AlignedProbeCodes:
+        """The probe's ``(alignments, aligned_bytes)`` codes, unrotated and rotated (both made in one go)."""
         ...
 
     def compare(self, probe: T_contra, reference: T_contra) -> float: ...

@@ -19,11 +19,13 @@ from numpy.typing import NDArray
 
 from palmid.errors import TemplateError, TemplateVersionMismatch
 from palmid.features.registry import layout_for
+from palmid.index.base import AlignedProbeCodes
 from palmid.index.decision import ThresholdForFmr
 from palmid.index.rerank import prepare_probe, probe_similarities
 from palmid.templates.coarse import (
     ALIGNED_CODE_BYTES,
     ALIGNED_HEAD_BYTES,
+    ALIGNED_MAX_SHIFT_CELLS,
     aligned_block,
     aligned_codes,
     aligned_probe_codes,
@@ -34,6 +36,8 @@ from palmid.templates.template import Template
 
 __all__ = ["CODE_BYTES", "CODE_FORMAT_VERSION", "SCAN_BYTES", "EngineMatcher", "engine_threshold"]
 
+ALIGNED_SHIFTS = (2 * ALIGNED_MAX_SHIFT_CELLS + 1) ** 2
+"""Shifted aligned codes per probe sample and rotation."""
 SCAN_BYTES = SCAN_CODE_BYTES
 """Leading bytes of the index code compared with every palm (the scan code)."""
 CODE_BYTES = SCAN_CODE_BYTES + ALIGNED_CODE_BYTES
@@ -73,9 +77,11 @@ class EngineMatcher:
         """``(shifts * samples, SCAN_BYTES)`` shifted scan codes of a probe (13 shifts, or 25 when ``dense``)."""
         return scan_probe_codes(template, dense=dense)
 
-    def aligned_probe_codes(self, template: Template, *, rotated: bool = False) -> NDArray[np.uint8]:
-        """``(25 * samples [* 3 rotations], ALIGNED_CODE_BYTES)`` shifted (and rotated) aligned codes of a probe."""
-        return aligned_probe_codes(template, rotated=rotated)
+    def aligned_probe_codes(self, template: Template) -> AlignedProbeCodes:
+        """The probe's 25 shifted aligned codes per sample at 0 degrees (``unrotated``), and those followed by the
+        same at the other stored rotations (``rotated``, a view: made once)."""
+        rotated = aligned_probe_codes(template, rotated=True)  # the 0-degree codes come first
+        return AlignedProbeCodes(unrotated=rotated[: ALIGNED_SHIFTS * template.n_samples], rotated=rotated)
 
     def index_codes(self, templates: Sequence[Template]) -> NDArray[np.uint8]:
         """``index_code`` of each template, vectorised over templates of equal size."""

@@ -292,14 +292,12 @@ class FastIndex(Generic[T]):
             if n == 0:
                 return []
             rows = np.arange(n, dtype=np.int64)
-            distances: NDArray[np.int64]
+            distances: NDArray[np.integer]
             if self._aligned_bytes:
-                distances = min_rows(self._aligned, rows, probe.rotated, threads=self._scan_threads).astype(np.int64)
+                distances = min_rows(self._aligned, rows, probe.rotated, threads=self._scan_threads)
             else:
-                distances = scan_min(self._scan, n, probe.scan, threads=self._scan_threads).distances.astype(np.int64)
-            keep = min(k, n)
-            best = np.argpartition(distances, keep - 1)[:keep]
-            return [self._ids[row] for row in best[np.argsort(distances[best], kind="stable")]]
+                distances = scan_min(self._scan, n, probe.scan, threads=self._scan_threads).distances
+            return [self._ids[row] for row in _best(rows, distances, k)]
 
     def _candidate_rows(self, probe: _Probe) -> NDArray[np.int64]:
         """Rows for the full comparison, best first. Called under the read lock."""
@@ -323,12 +321,11 @@ class FastIndex(Generic[T]):
         _check_probe_codes(scan, self._scan_bytes, "scan")
         if not self._aligned_bytes:
             return _Probe(scan=scan, aligned_head=scan, rotated=scan)
-        rotated = self._matcher.aligned_probe_codes(template, rotated=True)
-        _check_probe_codes(rotated, self._aligned_bytes, "aligned")
-        head = self._aligned_head_bytes
-        unrotated = self._matcher.aligned_probe_codes(template, rotated=False)
-        _check_probe_codes(unrotated, self._aligned_bytes, "aligned")
-        return _Probe(scan=scan, aligned_head=np.ascontiguousarray(unrotated[:, :head]), rotated=rotated)
+        aligned = self._matcher.aligned_probe_codes(template)
+        _check_probe_codes(aligned.unrotated, self._aligned_bytes, "aligned")
+        _check_probe_codes(aligned.rotated, self._aligned_bytes, "aligned")
+        head = np.ascontiguousarray(aligned.unrotated[:, : self._aligned_head_bytes])
+        return _Probe(scan=scan, aligned_head=head, rotated=np.ascontiguousarray(aligned.rotated))
 
     def _codes(self, templates: Sequence[T]) -> NDArray[np.uint8]:
         codes = self._matcher.index_codes(templates)
