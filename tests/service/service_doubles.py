@@ -37,9 +37,6 @@ class DoubleIndexMatcher:
 
     code_bytes = CODE_BYTES
 
-    def coarse_code(self, template: Template) -> NDArray[np.uint8]:
-        return np.frombuffer(template.samples[0], dtype=np.uint8).copy()
-
     def compare(self, probe: Template, reference: Template) -> float:
         return 1.0 if set(probe.samples) & set(reference.samples) else 0.0
 

@@ -1,11 +1,10 @@
-"""Template byte format, multi-sample merging, batched similarity and coarse codes."""
+"""Template byte format, multi-sample merging and batched similarity."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "features"))
@@ -13,7 +12,6 @@ from palm_textures import palm_texture, roi_from
 
 from palmid.errors import TemplateError, TemplateVersionMismatch, ValidationFailed
 from palmid.features.registry import DEFAULT_EXTRACTOR, get_extractor
-from palmid.templates.coarse import COARSE_CODE_BYTES, coarse_code, coarse_similarities
 from palmid.templates.compare import compare_templates, merge_templates, similarity_matrix
 from palmid.templates.template import TEMPLATE_MAGIC, Template
 
@@ -89,18 +87,3 @@ def test_merge_refuses_empty_and_mixed_versions(templates: list[Template]) -> No
     other = Template(extractor_id=templates[0].extractor_id, version=99, samples=templates[0].samples)
     with pytest.raises(TemplateVersionMismatch):
         merge_templates([templates[0], other])
-
-
-def test_coarse_codes(templates: list[Template]) -> None:
-    codes = np.stack([coarse_code(t) for t in templates])
-    assert codes.shape == (len(templates), COARSE_CODE_BYTES) and codes.dtype == np.uint8
-    sims = coarse_similarities(codes[0], codes)
-    assert sims.dtype == np.float32 and sims[0] == 1.0
-    assert np.all((sims >= 0) & (sims <= 1))
-    expected = 1 - np.unpackbits(codes[0] ^ codes[1]).sum() / (COARSE_CODE_BYTES * 8)
-    assert sims[1] == pytest.approx(expected)
-    # the majority of three copies of one code and one other is the first code
-    merged = merge_templates([templates[0], templates[0], templates[0], templates[1]])
-    assert np.array_equal(coarse_code(merged), codes[0])
-    with pytest.raises(ValidationFailed):
-        coarse_similarities(codes[0][:10], codes)

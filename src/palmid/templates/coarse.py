@@ -1,18 +1,18 @@
-"""Fixed-size codes for 1:N search, compared by plain Hamming distance.
+"""The aligned code for 1:N re-ranking, compared by plain Hamming distance, and the fine-code helpers it shares with
+the scan code (:mod:`palmid.templates.scan`).
 
-Two codes are derived from a template (nothing is stored beyond the template itself; both are deterministic):
+Every sample of the current template versions starts with a 256-byte **coarse code** (``COARSE_CODE_BYTES``: signs
+of box-pooled low-frequency Gabor responses on an 8x8 grid). It is not alignment tolerant, and nothing reads it any
+more: the 1:N index scans the scan code instead. Dropping it from the samples would change the template format, so
+it waits for a new extractor version.
 
-- the **coarse code**, 2048 bits (256 bytes): the extractor's signs of box-pooled low-frequency Gabor responses
-  (two wavelengths, 8 orientations, real and imaginary) on an 8x8 grid of the un-rotated ROI. Cheap to scan for a
-  whole gallery, but not alignment tolerant: a palm captured 8-12 px off (normal between sessions) can rank far down.
 - the **aligned code**, 2352 bits (14 x 14 cells x 12 channels, 296 bytes): the 0-degree fine code of the ROI
   subsampled at every other cell of the inner grid (cells 3, 5, ..., 29 of 32 in y and x); bytes 0-147 hold the
   even columns of those cells (a half-resolution code on its own, for a cheaper first re-ranking), bytes 148-295
   the odd columns (each half is 1176 bits and one zero byte). The probe side
   gives one such code per relative shift of -2..+2 fine cells in y and x (25 codes, read from the probe's full fine
   grid, so every shift compares the same number of bits), and the distance is the smallest Hamming distance over
-  them: a shift-tolerant comparison at plain-Hamming cost, far more discriminating than the coarse code
-  (re-rank a few thousand coarse candidates with it).
+  them: a shift-tolerant comparison at plain-Hamming cost, for re-ranking the scan's shortlist.
 
 For a multi-sample template each code is the bitwise majority of its samples' codes (ties -> the first sample's
 bit); a multi-sample probe gives the shifted codes of every sample.
@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from palmid.errors import TemplateError, TemplateVersionMismatch, ValidationFailed
-from palmid.features.layout import CodeLayout, split_sample
+from palmid.features.layout import CodeLayout
 from palmid.features.registry import layout_for
 from palmid.templates.matching import hamming_distances
 from palmid.templates.template import Template
@@ -41,8 +41,6 @@ __all__ = [
     "aligned_codes",
     "aligned_distances",
     "aligned_probe_codes",
-    "coarse_code",
-    "coarse_similarities",
     "fine_rows",
     "packed_majority",
     "rotation_blocks",
@@ -62,39 +60,6 @@ ALIGNED_HEAD_BYTES = 148
 """The first part of an aligned code: the even columns of its 14 x 14 cells (1176 bits + 8 zero bits)."""
 ALIGNED_CODE_BYTES = 2 * ALIGNED_HEAD_BYTES
 """2352 bits: even columns (``ALIGNED_HEAD_BYTES``), then odd columns, each padded with one zero byte."""
-_BLOCK_ROWS = 16_384
-
-
-def coarse_code(template: Template) -> NDArray[np.uint8]:
-    """The template's ``(COARSE_CODE_BYTES,)`` uint8 coarse code."""
-    layout = layout_for(template.extractor_id, template.version)
-    codes = [split_sample(sample, layout)[0] for sample in template.samples]
-    if len(codes) == 1:
-        return codes[0].copy()
-    bits = np.unpackbits(np.stack(codes), axis=1).astype(np.int32)
-    votes = 2 * bits.sum(axis=0) - len(codes)
-    majority = np.where(votes == 0, bits[0], votes > 0).astype(np.uint8)
-    return np.packbits(majority)
-
-
-def coarse_similarities(query: NDArray[np.uint8], codes: NDArray[np.uint8]) -> NDArray[np.float32]:
-    """``1 - hamming / 2048`` of ``query`` (256,) against each row of ``codes`` (N, 256)."""
-    if query.shape != (COARSE_CODE_BYTES,) or codes.ndim != 2 or codes.shape[1] != COARSE_CODE_BYTES:
-        raise ValidationFailed("coarse codes must be uint8 arrays of 256 bytes per row", code="invalid_request")
-    words_q = np.ascontiguousarray(query, dtype=np.uint8).view(np.uint64)
-    words = np.ascontiguousarray(codes, dtype=np.uint8).view(np.uint64)
-    distance = np.empty(len(words), dtype=np.uint16)
-    block = min(_BLOCK_ROWS, len(words))
-    xor = np.empty((block, words.shape[1]), dtype=np.uint64)
-    counts = np.empty((block, words.shape[1]), dtype=np.uint8)
-    for start in range(0, len(words), block):  # cache-sized blocks: no full-size temporaries
-        rows = words[start : start + block]
-        n = len(rows)
-        np.bitwise_xor(rows, words_q, out=xor[:n])
-        np.bitwise_count(xor[:n], out=counts[:n])
-        counts[:n].sum(axis=1, dtype=np.uint16, out=distance[start : start + n])
-    similarity: NDArray[np.float32] = 1.0 - distance.astype(np.float32) / np.float32(COARSE_CODE_BITS)
-    return similarity
 
 
 # ------------------------------------------------------------------------------------------------ aligned code
