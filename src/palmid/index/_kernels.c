@@ -100,8 +100,7 @@ MIN_ROWS_SCALAR(min_rows_popcnt, POPCNT_TARGET)
 #ifdef PALMID_X86
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vpopcntdq")))
 
-static int has_avx512(void) {
-    __builtin_cpu_init();
+static int has_avx512(void) { /* after __builtin_cpu_init (features() calls it) */
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vpopcntdq");
 }

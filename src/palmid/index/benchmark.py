@@ -107,7 +107,7 @@ class SearchBenchResult:
     scan_words: int
     dense_scan: bool
     kernel: str
-    """The Hamming kernel that ran (``avx512`` or ``portable``)."""
+    """The Hamming kernel that ran: ``avx512``, ``popcnt`` or ``portable``."""
     prefilter_k: int
     aligned_prefilter_k: int
     enroll_samples: int

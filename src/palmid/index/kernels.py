@@ -187,17 +187,13 @@ def scan_min(
     data = codes.data
     code = _kernel_code(kernel)
 
-    def run(index: int) -> None:
-        part = parts[index]
+    def run(index: int, part: slice) -> None:
         _kernels.scan_min(
             data, codes.words, part.start, part.stop, used, probe_words, probe_words.shape[0],
             out[part.start * LANES : part.stop * LANES], n, histograms[index], code,
         )  # fmt: skip
 
-    if len(parts) == 1:
-        run(0)
-    elif parts:
-        list(scan_pool().map(run, range(len(parts))))
+    _run_parts(parts, run)
     return ScanDistances(distances=out[:n], histogram=histograms.sum(axis=0, dtype=np.int64))
 
 
@@ -228,19 +224,19 @@ def min_rows(
     probe_bytes = np.ascontiguousarray(probes)
     code = _kernel_code(kernel)
 
-    def run(part: slice) -> None:
+    def run(_: int, part: slice) -> None:
         _kernels.min_rows(
             codes, codes.shape[0], codes.shape[1], used, rows[part], part.stop - part.start, probe_bytes,
             probe_bytes.shape[0], out[part], code,
         )  # fmt: skip
 
-    _split(rows.shape[0], threads, _MIN_PARALLEL_ROWS, run)
+    _run_parts(split_rows(rows.shape[0], max(1, threads), minimum=_MIN_PARALLEL_ROWS), run)
     return out
 
 
-def _split(count: int, threads: int, minimum: int, run: Callable[[slice], None]) -> None:
-    parts = split_rows(count, max(1, threads), minimum=minimum)
+def _run_parts(parts: list[slice], run: Callable[[int, slice], None]) -> None:
+    """``run(i, part)`` for each part: in this thread when there is one, else on the scan pool's threads."""
     if len(parts) == 1:
-        run(parts[0])
-    else:
-        list(scan_pool().map(run, parts))
+        run(0, parts[0])
+    elif parts:
+        list(scan_pool().map(run, range(len(parts)), parts))
